@@ -1,0 +1,3 @@
+from smtpdiag.cli import main
+
+main()

@@ -1,0 +1,235 @@
+"""The ``smtpdiag`` command line: parse options, run, render, exit with a verdict code.
+
+Heavy modules (aiosmtplib, dnspython, cryptography) are imported inside the commands,
+so ``smtpdiag --help`` and ``--version`` start instantly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from . import __version__
+from .errors import SmtpdiagError
+
+if TYPE_CHECKING:
+    from .model import ProbeResult
+
+EXIT_OK = 0
+EXIT_UNDELIVERABLE = 1
+EXIT_USAGE = 2
+EXIT_TEMPORARY = 3
+EXIT_UNKNOWN = 4
+
+VERDICT_EXIT = {
+    "deliverable": EXIT_OK,
+    "accept-all": EXIT_OK,
+    "undeliverable": EXIT_UNDELIVERABLE,
+    "temporary": EXIT_TEMPORARY,
+    "unknown": EXIT_UNKNOWN,
+}
+# With several addresses the worst result wins, in this order.
+_SEVERITY = [EXIT_UNDELIVERABLE, EXIT_UNKNOWN, EXIT_TEMPORARY, EXIT_OK]
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0  deliverable or accept-all
+  1  undeliverable (permanent refusal, null MX, no such domain)
+  2  usage error (bad address or option; nothing was sent)
+  3  temporary (4xx: greylisting, full server, try later)
+  4  unknown (no server reachable, DNS failure, timeout)
+With several addresses the worst result wins (1, then 4, then 3)."""
+
+
+def exit_code(results: Sequence[ProbeResult]) -> int:
+    codes = {VERDICT_EXIT[r.verdict] for r in results}
+    for code in _SEVERITY:
+        if code in codes:
+            return code
+    return EXIT_OK
+
+
+def _fail(message: str) -> None:
+    """One line on stderr, exit 2: for bad input, never a traceback."""
+    click.echo(f"smtpdiag: error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def _use_colour(flag: bool | None) -> bool:
+    if flag is not None:
+        return flag
+    if os.environ.get("NO_COLOR"):
+        return False
+    return sys.stdout.isatty()
+
+
+def _float_option(*names: str, default: float, help: str) -> Any:
+    return click.option(*names, type=float, default=default, show_default=True, help=help)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
+@click.version_option(__version__, "-V", "--version", prog_name="smtpdiag")
+def main() -> None:
+    """Diagnose email delivery: talk SMTP to a recipient's mail server and explain
+    every reply. A probe stops after RCPT TO: it never sends DATA, so no mail is
+    delivered.
+
+    \b
+    Start with:   smtpdiag demo
+    Then:         smtpdiag probe user@example.com
+    """
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("addresses", nargs=-1, required=True, metavar="ADDRESS...")
+@click.option("--from", "mail_from", default="", metavar="ADDRESS",
+              help="MAIL FROM address. Default: the null sender <>.")
+@click.option("--helo", metavar="NAME", help="Name to send in EHLO/HELO. Default: this host's FQDN.")
+@click.option("--server", metavar="HOST[:PORT]", help="Talk to this server; skip the MX lookup.")
+@click.option("--port", type=int, default=25, show_default=True, help="SMTP port of the MX hosts.")
+@click.option("--resolver", "resolvers", multiple=True, metavar="IP[:PORT]",
+              help="DNS server to ask (repeatable). Default: the system resolver.")
+@_float_option("--dns-timeout", default=5.0, help="Seconds to wait for each DNS query.")
+@_float_option("--timeout", default=30.0, help="Seconds to wait for each SMTP reply.")
+@_float_option("--deadline", default=120.0, help="Seconds for the whole probe of one address.")
+@click.option("-4", "ipv4", is_flag=True, help="Connect over IPv4 only.")
+@click.option("-6", "ipv6", is_flag=True, help="Connect over IPv6 only.")
+@click.option("--source-address", metavar="IP", help="Local address to connect from.")
+@click.option("--starttls", type=click.Choice(["auto", "require", "never"]), default="auto",
+              show_default=True, help="Use STARTTLS when offered, insist on it, or never.")
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
+              help="Verify TLS certificates against this CA bundle instead of the system's.")
+@click.option("--catch-all/--no-catch-all", default=True, show_default=True,
+              help="Also try a random address in the same domain to detect catch-all servers.")
+@click.option("--all-mx", is_flag=True, help="Probe every MX host, not just the first that answers.")
+@click.option("--no-shuffle", is_flag=True, help="Keep MX hosts of equal preference in DNS order.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="text: annotated transcript. json: one object per address.")
+@click.option("--color/--no-color", "color", default=None,
+              help="Colour the transcript. Default: only on a terminal, and never with NO_COLOR.")
+def probe(
+    addresses: tuple[str, ...],
+    mail_from: str,
+    helo: str | None,
+    server: str | None,
+    port: int,
+    resolvers: tuple[str, ...],
+    dns_timeout: float,
+    timeout: float,
+    deadline: float,
+    ipv4: bool,
+    ipv6: bool,
+    source_address: str | None,
+    starttls: str,
+    ca_file: str | None,
+    catch_all: bool,
+    all_mx: bool,
+    no_shuffle: bool,
+    fmt: str,
+    color: bool | None,
+) -> None:
+    """Probe ADDRESS: find its MX, hold an SMTP session up to RCPT TO, explain each reply.
+
+    \b
+    Examples:
+      smtpdiag probe user@example.com
+      smtpdiag probe --format json user@example.com | jq .verdict
+      smtpdiag probe --server mx.example.com:2525 --no-catch-all user@example.com
+      smtpdiag probe --resolver 127.0.0.1:5300 --port 2525 user@test.example
+    """
+    from .addresses import parse_address
+    from .probe import ProbeOptions, check_options
+
+    families = (4, 6)
+    if ipv4 and not ipv6:
+        families = (4,)
+    elif ipv6 and not ipv4:
+        families = (6,)
+    opts = ProbeOptions(
+        mail_from=mail_from,
+        helo=helo,
+        port=port,
+        starttls=starttls,  # type: ignore[arg-type]
+        timeout=timeout,
+        deadline=deadline,
+        resolvers=resolvers,
+        dns_timeout=dns_timeout,
+        server=server,
+        families=families,
+        source_address=source_address,
+        catch_all=catch_all,
+        all_mx=all_mx,
+        shuffle=not no_shuffle,
+        ca_file=ca_file,
+    )
+    try:
+        check_options(opts)
+        parsed = [parse_address(a) for a in addresses]
+        if server:
+            from .addresses import parse_host_port
+
+            parse_host_port(server, port)
+        if resolvers:
+            from .probe import parse_resolvers
+
+            parse_resolvers(resolvers)
+    except SmtpdiagError as exc:
+        _fail(str(exc))
+        return
+    results = _run_probes(parsed, opts)
+    _print_results(results, fmt, _use_colour(color))
+    sys.exit(exit_code(results))
+
+
+def _run_probes(parsed: Sequence[Any], opts: Any) -> list[ProbeResult]:
+    import asyncio
+
+    from .probe import probe_many
+
+    try:
+        return asyncio.run(probe_many(parsed, opts))
+    except SmtpdiagError as exc:
+        _fail(str(exc))
+        raise AssertionError("unreachable") from exc
+    except KeyboardInterrupt:
+        click.echo("smtpdiag: interrupted", err=True)
+        sys.exit(130)
+
+
+def _print_results(results: Sequence[ProbeResult], fmt: str, colour: bool) -> None:
+    from . import render
+
+    if fmt == "json":
+        indent = 2 if len(results) == 1 else None
+        for r in results:
+            click.echo(render.to_json(r, indent=indent))
+        return
+    style = render.colour if colour else render.plain
+    for i, r in enumerate(results):
+        if i:
+            click.echo("")
+        click.echo(render.render_text(r, style), color=colour)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("--color/--no-color", "color", default=None, help="Colour the transcripts.")
+def demo(fmt: str, color: bool | None) -> None:
+    """Run probes against built-in fake DNS and mail servers on loopback (no network).
+
+    Shows an accepted mailbox, an unknown user, greylisting, a null MX, MX failover,
+    STARTTLS, a catch-all server, an implicit MX and a missing domain, each with its
+    annotated transcript. Exits 0 when every scenario gives the expected verdict.
+    """
+    from .demo import run_demo
+
+    sys.exit(run_demo(fmt, _use_colour(color)))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,230 @@
+"""Pure diagnosis: from an MX plan and the recorded attempts to a verdict, a reason,
+a one-line summary, and an annotation under every reply. No I/O."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import tomllib
+from collections.abc import Sequence
+from importlib import resources
+
+from . import catalog
+from .classify import classify
+from .model import (
+    Address,
+    Annotation,
+    Attempt,
+    CatchAll,
+    Diagnosis,
+    MxPlan,
+    Reply,
+    Step,
+    Verdict,
+)
+
+#: error kinds recorded by the SMTP edge that are reasons in their own right
+_ERROR_REASONS = {
+    "network": "network",
+    "timeout": "timeout",
+    "protocol-error": "protocol-error",
+    "tls-failed": "tls-failed",
+    "tls-required": "tls-required",
+}
+
+
+@functools.cache
+def _summaries() -> dict[str, dict[str, str]]:
+    with resources.files("smtpdiag.data").joinpath("summaries.toml").open("rb") as fh:
+        data = tomllib.load(fh)
+    return {lang: {k: str(v) for k, v in table.items()} for lang, table in data.items()}
+
+
+def summary_text(key: str, lang: str = "en", **values: str) -> str:
+    table = _summaries().get(lang) or _summaries()["en"]
+    template = table.get(key) or _summaries()["en"].get(key) or _summaries()["en"]["unknown"]
+    return template.format_map(_Default(values))
+
+
+class _Default(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def reply_brief(reply: Reply, width: int = 140) -> str:
+    """``550 5.1.1 first line...`` for summaries."""
+    first = reply.lines[0] if reply.lines else ""
+    if reply.enhanced and first.startswith(reply.enhanced):
+        first = first[len(reply.enhanced) :].lstrip()
+    head = f"{reply.code} {reply.enhanced} " if reply.enhanced else f"{reply.code} "
+    text = head + first
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def annotate_reply(reply: Reply, stage: str, lang: str = "en") -> Annotation:
+    """Title, one-line meaning and reason for a reply, from the catalog and classifier."""
+    cat = catalog.load(lang)
+    basic = cat.basic(reply.code)
+    enhanced = cat.enhanced(reply.enhanced) if reply.enhanced else None
+    titles = []
+    if basic is not None:
+        titles.append(basic.title)
+    if enhanced is not None and reply.code // 100 != 2:
+        titles.append(f"{reply.enhanced} {enhanced.title}")
+    title = " · ".join(titles) or f"Reply {reply.code}"
+    if enhanced is not None and reply.code // 100 != 2 and enhanced.meaning:
+        meaning = enhanced.meaning
+    elif basic is not None:
+        meaning = basic.meaning
+    else:
+        meaning = f"{reply.code} is not a reply code SMTP defines."
+    cls = classify(reply.code, reply.enhanced, reply.text, stage)
+    return Annotation(title=title, meaning=meaning, reason=cls.reason, evidence=cls.evidence)
+
+
+def annotate_steps(steps: Sequence[Step], lang: str = "en") -> tuple[Step, ...]:
+    return tuple(
+        dataclasses.replace(s, annotation=annotate_reply(s.reply, s.stage, lang))
+        if s.reply is not None
+        else s
+        for s in steps
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    verdict: Verdict
+    reason: str
+    step: Step | None
+    decisive: bool  # True: this answer ends the search for other hosts
+    error: str | None = None
+
+
+def _reply_verdict(reply: Reply) -> Verdict:
+    if reply.code // 100 in (2, 3):
+        return "deliverable"
+    return "temporary" if reply.code // 100 == 4 else "undeliverable"
+
+
+def attempt_outcome(attempt: Attempt) -> Outcome:
+    """What one attempt established about the target address."""
+    targets = [r for r in attempt.recipients if not r.random]
+    if targets:
+        step = targets[0].step
+        if step.reply is not None:
+            reply = step.reply
+            if reply.code // 100 == 2:
+                randoms = [r for r in attempt.recipients if r.random]
+                rnd = randoms[0].step.reply if randoms else None
+                if rnd is not None and rnd.code // 100 == 2:
+                    return Outcome("accept-all", "accepted", step, True)
+                return Outcome("deliverable", "accepted", step, True)
+            reason = classify(reply.code, reply.enhanced, reply.text, "rcpt").reason
+            return Outcome(_reply_verdict(reply), reason, step, reply.code != 421)
+        if step.error_kind == "smtputf8-unsupported":
+            return Outcome("undeliverable", "protocol-error", step, True, step.error)
+    for step in attempt.steps:
+        if step.stage == "mail" and step.reply is not None and step.reply.code // 100 != 2:
+            reply = step.reply
+            reason = classify(reply.code, reply.enhanced, reply.text, "mail").reason
+            return Outcome(_reply_verdict(reply), reason, step, reply.code != 421)
+    # The session ended before an answer about the address: find what stopped it.
+    last = attempt.steps[-1] if attempt.steps else None
+    if last is not None and last.reply is not None and last.reply.code // 100 in (4, 5):
+        reply = last.reply
+        kind = attempt.error_kind
+        if kind in ("tls-failed", "tls-required"):
+            return Outcome("unknown", kind, last, False, attempt.error)
+        reason = classify(reply.code, reply.enhanced, reply.text, last.stage).reason
+        return Outcome(_reply_verdict(reply), reason, last, False, attempt.error)
+    kind = attempt.error_kind or (last.error_kind if last else None) or "unknown"
+    reason = _ERROR_REASONS.get(kind, "unknown")
+    return Outcome("unknown", reason, last, False, attempt.error or (last.error if last else None))
+
+
+_RANK = {"undeliverable": 3, "temporary": 2, "unknown": 1, "deliverable": 4, "accept-all": 4}
+
+
+def choose(outcomes: Sequence[tuple[Attempt, Outcome]]) -> tuple[Attempt, Outcome] | None:
+    """The attempt whose outcome decides the verdict: the first decisive one, else the
+    most informative (a refusal beats a transient failure beats no answer)."""
+    for pair in outcomes:
+        if pair[1].decisive:
+            return pair
+    best: tuple[Attempt, Outcome] | None = None
+    for pair in outcomes:
+        if best is None or _RANK[pair[1].verdict] > _RANK[best[1].verdict]:
+            best = pair
+    return best
+
+
+def catch_all_of(attempt: Attempt | None) -> CatchAll:
+    if attempt is None:
+        return CatchAll(tested=False)
+    for r in attempt.recipients:
+        if r.random:
+            reply = r.step.reply
+            return CatchAll(
+                tested=True,
+                address=r.address,
+                accepted=None if reply is None else reply.code // 100 == 2,
+                code=None if reply is None else reply.code,
+            )
+    return CatchAll(tested=False)
+
+
+def diagnose(
+    address: Address, plan: MxPlan, attempts: Sequence[Attempt], lang: str = "en"
+) -> tuple[Diagnosis, CatchAll, tuple[Attempt, ...]]:
+    """Verdict, catch-all result and annotated attempts for one probed address."""
+    values = {"address": address.original, "domain": address.domain_unicode, "error": "?"}
+    annotated: list[Attempt] = []
+    outcomes: list[tuple[Attempt, Outcome]] = []
+    for att in attempts:
+        out = attempt_outcome(att)
+        steps = annotate_steps(att.steps, lang)
+        if out.step is not None and out.step in att.steps:
+            out = dataclasses.replace(out, step=steps[att.steps.index(out.step)])
+        att = dataclasses.replace(att, steps=steps, verdict=out.verdict, reason=out.reason)
+        annotated.append(att)
+        outcomes.append((att, out))
+    result_attempts = tuple(annotated)
+
+    if plan.source == "null" or plan.error_kind in ("domain-unknown", "no-mail-accepted"):
+        reason = "no-mail-accepted" if plan.error_kind != "domain-unknown" else "domain-unknown"
+        values["error"] = plan.error or reason
+        diag = Diagnosis("undeliverable", reason, summary_text(reason, lang, **values))
+        return diag, CatchAll(tested=False), result_attempts
+    if not attempts:
+        errors = [f"{h.host}: {h.error}" for h in plan.hosts if h.error]
+        values["error"] = plan.error or "; ".join(errors) or "no address to connect to"
+        if not plan.error and errors:
+            values["error"] += " (the MX host names have no usable addresses)"
+        diag = Diagnosis("unknown", "dns-failure", summary_text("dns-failure", lang, **values))
+        return diag, CatchAll(tested=False), result_attempts
+
+    chosen = choose(outcomes)
+    assert chosen is not None
+    att, out = chosen
+    values["server"] = f"{att.host} [{att.address}]"
+    step = out.step
+    if step is not None and step.reply is not None:
+        values["reply"] = reply_brief(step.reply)
+    values["error"] = out.error or (step.error if step and step.error else None) or "?"
+    catch_all = catch_all_of(att)
+    if out.verdict == "accept-all":
+        key = "accept-all"
+    elif out.verdict == "deliverable":
+        key = "deliverable" if catch_all.accepted is False else "deliverable-unsure"
+        if not catch_all.tested:
+            key = "accepted"
+    elif out.step is not None and out.step.error_kind == "smtputf8-unsupported":
+        key = "smtputf8"
+    else:
+        key = out.reason
+    if out.verdict == "unknown" and len(outcomes) > 1:
+        values["error"] = "; ".join(
+            f"{a.host} [{a.address}]: {o.error or o.reason}" for a, o in outcomes
+        )
+    summary = summary_text(key, lang, **values)
+    return Diagnosis(out.verdict, out.reason, summary, step), catch_all, result_attempts

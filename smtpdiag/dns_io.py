@@ -1,0 +1,211 @@
+"""DNS edge: MX resolution with dnspython's async resolver.
+
+Every query has a timeout; every failure (NXDOMAIN, SERVFAIL, timeout) comes back
+as data in the :class:`MxPlan`, never as an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dns.asyncresolver
+import dns.exception
+import dns.name
+import dns.nameserver
+import dns.rcode
+import dns.rdatatype
+import dns.resolver
+
+from .errors import UsageError
+from .model import MxHost, MxPlan
+
+#: More MX hosts than this are not resolved or tried (a hostile zone can list hundreds).
+MAX_MX_HOSTS = 20
+#: Addresses kept per host.
+MAX_ADDRESSES = 8
+
+
+@dataclass(frozen=True)
+class DnsConfig:
+    """Which resolvers to ask and how long to wait for each query."""
+
+    nameservers: tuple[tuple[str, int], ...] = ()  # empty: the system's resolvers
+    timeout: float = 5.0
+
+
+def make_resolver(config: DnsConfig) -> dns.asyncresolver.Resolver:
+    """A resolver for ``config``. Raises UsageError if no resolver is configured."""
+    if config.nameservers:
+        resolver = dns.asyncresolver.Resolver(configure=False)
+        resolver.nameservers = [
+            dns.nameserver.Do53Nameserver(host, port) for host, port in config.nameservers
+        ]
+    else:
+        try:
+            resolver = dns.asyncresolver.Resolver()
+        except dns.resolver.NoResolverConfiguration:
+            raise UsageError(
+                "no DNS resolver configured on this machine (/etc/resolv.conf): "
+                "pass --resolver IP"
+            ) from None
+    resolver.timeout = config.timeout
+    resolver.lifetime = config.timeout
+    resolver.cache = dns.resolver.Cache()
+    return resolver
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    """Answer of one query: records as text, or an error kind and message."""
+
+    records: tuple[str, ...] = ()
+    error_kind: str | None = None  # "nxdomain", "nodata", "timeout", "servfail", "error"
+    error: str | None = None
+
+
+async def lookup(resolver: dns.asyncresolver.Resolver, name: str, rdtype: str) -> LookupResult:
+    """Query ``name``/``rdtype``; never raises."""
+    try:
+        answer = await resolver.resolve(name, rdtype, search=False)
+    except dns.resolver.NXDOMAIN:
+        return LookupResult(error_kind="nxdomain", error=f"{name} does not exist (NXDOMAIN)")
+    except dns.resolver.NoAnswer:
+        return LookupResult(error_kind="nodata", error=f"{name} has no {rdtype} records")
+    except dns.resolver.LifetimeTimeout:
+        return LookupResult(
+            error_kind="timeout",
+            error=f"DNS timeout: no answer for {name} {rdtype} within {resolver.lifetime:g}s",
+        )
+    except dns.resolver.NoNameservers as exc:
+        detail = _servfail_detail(exc)
+        return LookupResult(
+            error_kind="servfail", error=f"DNS failure for {name} {rdtype}: {detail}"
+        )
+    except dns.exception.DNSException as exc:
+        return LookupResult(error_kind="error", error=f"DNS error for {name} {rdtype}: {exc}")
+    except (OSError, ValueError) as exc:
+        return LookupResult(error_kind="error", error=f"DNS error for {name} {rdtype}: {exc}")
+    return LookupResult(records=tuple(rr.to_text() for rr in answer))
+
+
+def _servfail_detail(exc: dns.resolver.NoNameservers) -> str:
+    errors = exc.kwargs.get("errors") or []
+    parts = []
+    for err in errors[:3]:
+        # (server, tcp, port, error, answer)
+        server, answer = err[0], err[4] if len(err) > 4 else None
+        rcode = ""
+        if answer is not None:
+            try:
+                rcode = dns.rcode.to_text(answer.rcode())
+            except Exception:  # pragma: no cover - defensive
+                rcode = ""
+        parts.append(f"{server} answered {rcode or err[3]}")
+    return "; ".join(parts) or "all servers failed (SERVFAIL)"
+
+
+async def resolve_addresses(
+    resolver: dns.asyncresolver.Resolver, host: str, families: Sequence[int]
+) -> tuple[tuple[str, ...], str | None, str | None]:
+    """A and AAAA of ``host``: (addresses, error, error_kind)."""
+    types = [t for t, fam in (("A", 4), ("AAAA", 6)) if fam in families]
+    results = await asyncio.gather(*(lookup(resolver, host, t) for t in types))
+    addresses: list[str] = []
+    for res in results:
+        addresses.extend(res.records)
+    if addresses:
+        return tuple(addresses[:MAX_ADDRESSES]), None, None
+    kinds = {r.error_kind for r in results}
+    if "nxdomain" in kinds:
+        return (), f"{host} does not exist (NXDOMAIN)", "nxdomain"
+    for res in results:
+        if res.error_kind in ("timeout", "servfail", "error"):
+            return (), res.error, res.error_kind
+    fams = " or ".join(types)
+    return (), f"{host} has no {fams} records", "nodata"
+
+
+async def resolve_mx(
+    resolver: dns.asyncresolver.Resolver,
+    domain: str,
+    *,
+    families: Sequence[int] = (4, 6),
+    shuffle: bool = True,
+    rng: random.Random | None = None,
+) -> MxPlan:
+    """The hosts to try for ``domain`` (A-label form), in the order RFC 5321 §5.1 gives."""
+    res = await lookup(resolver, domain, "MX")
+    if res.error_kind == "nxdomain":
+        return MxPlan("none", (), f"{domain} does not exist (NXDOMAIN)", "domain-unknown")
+    if res.error_kind in ("timeout", "servfail", "error"):
+        return MxPlan("none", (), res.error, "dns-failure")
+    if res.error_kind == "nodata":
+        # RFC 5321 §5.1: no MX records -> the domain itself is the implicit MX
+        addresses, error, kind = await resolve_addresses(resolver, domain, families)
+        if kind in ("timeout", "servfail", "error"):
+            return MxPlan("implicit", (MxHost(domain, None, (), error),), error, "dns-failure")
+        if not addresses:
+            return MxPlan(
+                "none",
+                (),
+                f"{domain} has no MX records and no address records: it cannot receive mail",
+                "no-mail-accepted",
+            )
+        return MxPlan("implicit", (MxHost(domain, None, addresses),))
+
+    records: list[tuple[int, str]] = []
+    for text in res.records:
+        pref_text, _, exchange = text.partition(" ")
+        try:
+            pref = int(pref_text)
+        except ValueError:
+            continue
+        records.append((pref, exchange.rstrip(".").lower() if exchange != "." else "."))
+    if any(exchange == "." for _, exchange in records):
+        if len(records) == 1:
+            return MxPlan(
+                "null",
+                (MxHost(".", records[0][0], ()),),
+                f"{domain} publishes a null MX (RFC 7505): it accepts no mail",
+                "no-mail-accepted",
+            )
+        # RFC 7505 §3: a null MX must be the only MX; ignore it among others
+        records = [r for r in records if r[1] != "."]
+    rng = rng or random.Random()
+    if shuffle:
+        rng.shuffle(records)
+    records.sort(key=lambda r: r[0])  # stable: equal preferences stay shuffled
+    note = None
+    if len(records) > MAX_MX_HOSTS:
+        note = f"{domain} lists {len(records)} MX records; only the first {MAX_MX_HOSTS} are used"
+        records = records[:MAX_MX_HOSTS]
+    resolved = await asyncio.gather(
+        *(resolve_addresses(resolver, exchange, families) for _, exchange in records)
+    )
+    hosts = tuple(
+        MxHost(exchange, pref, addresses, error)
+        for (pref, exchange), (addresses, error, _) in zip(records, resolved, strict=True)
+    )
+    return MxPlan("mx", hosts, note, None)
+
+
+async def resolve_server(
+    resolver: dns.asyncresolver.Resolver, host: str, families: Sequence[int]
+) -> MxPlan:
+    """The plan for ``--server HOST``: the host itself, no MX lookup."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return MxPlan("server-option", (MxHost(host, None, (str(ip),)),))
+    addresses, error, kind = await resolve_addresses(resolver, host, families)
+    plan_kind = "dns-failure" if kind in ("timeout", "servfail", "error") else None
+    if not addresses and plan_kind is None:
+        plan_kind = "dns-failure"
+    return MxPlan("server-option", (MxHost(host, None, addresses, error),), error, plan_kind)

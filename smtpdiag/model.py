@@ -1,0 +1,267 @@
+"""Data types shared by every layer: plain frozen dataclasses, no I/O.
+
+A probe produces a :class:`ProbeResult`: the MX plan, one :class:`Attempt` per
+address tried (each a list of :class:`Step`), and the :class:`Diagnosis`.
+Server replies, refusals and timeouts are recorded here as data, never raised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+SCHEMA_VERSION = 1
+
+Verdict = Literal["deliverable", "accept-all", "undeliverable", "temporary", "unknown"]
+VERDICTS: tuple[Verdict, ...] = (
+    "deliverable",
+    "accept-all",
+    "undeliverable",
+    "temporary",
+    "unknown",
+)
+
+#: Every reason a diagnosis or a classification may give.
+REASONS: tuple[str, ...] = (
+    "accepted",
+    "mailbox-unknown",
+    "mailbox-full",
+    "mailbox-disabled",
+    "mailbox-moved",
+    "domain-unknown",
+    "no-mail-accepted",
+    "relay-denied",
+    "sender-rejected",
+    "client-blocked",
+    "bad-reputation",
+    "ptr-required",
+    "auth-failed",
+    "auth-required",
+    "policy",
+    "spam",
+    "virus",
+    "content-rejected",
+    "message-too-big",
+    "limit-exceeded",
+    "rate-limited",
+    "too-many-connections",
+    "greylisted",
+    "tls-required",
+    "tls-failed",
+    "syntax",
+    "protocol-error",
+    "server-error",
+    "server-full",
+    "dns-failure",
+    "network",
+    "timeout",
+    "unknown",
+)
+
+#: SMTP stages a reply can come from.
+Stage = Literal[
+    "connect", "banner", "ehlo", "helo", "starttls", "auth", "mail", "rcpt", "data", "rset", "quit"
+]
+STAGES: tuple[str, ...] = (
+    "connect",
+    "banner",
+    "ehlo",
+    "helo",
+    "starttls",
+    "auth",
+    "mail",
+    "rcpt",
+    "data",
+    "rset",
+    "quit",
+)
+
+#: How the list of hosts to try was obtained.
+MxSource = Literal["mx", "implicit", "null", "server-option", "ip-literal", "none"]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One SMTP reply: basic code, RFC 3463 enhanced code (if any), every line's text."""
+
+    code: int
+    enhanced: str | None
+    lines: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        """All lines joined by a space, enhanced codes kept."""
+        return " ".join(self.lines)
+
+    @property
+    def is_positive(self) -> bool:
+        return 200 <= self.code < 400
+
+    @property
+    def is_transient(self) -> bool:
+        return 400 <= self.code < 500
+
+    @property
+    def is_permanent(self) -> bool:
+        return 500 <= self.code < 600
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """What a reply means, from the catalog and the classifier."""
+
+    title: str
+    meaning: str
+    reason: str
+    evidence: str = ""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One command and its reply (or the greeting, whose ``command`` is None).
+
+    ``error`` is set when no usable reply came (timeout, connection lost, garbage);
+    ``error_kind`` is then a reason such as ``timeout`` or ``protocol-error``.
+    """
+
+    stage: Stage
+    command: str | None
+    reply: Reply | None
+    elapsed_ms: float
+    error: str | None = None
+    error_kind: str | None = None
+    annotation: Annotation | None = None
+
+
+@dataclass(frozen=True)
+class TlsInfo:
+    """Facts about a STARTTLS handshake and the server's certificate."""
+
+    version: str | None
+    cipher: str | None
+    cipher_bits: int | None
+    subject: str | None
+    issuer: str | None
+    sans: tuple[str, ...]
+    not_before: str | None
+    not_after: str | None
+    trusted: bool | None
+    trust_error: str | None
+    hostname_matches: bool | None
+    checked_name: str | None
+
+
+@dataclass(frozen=True)
+class RecipientResult:
+    """What one RCPT TO in a session got."""
+
+    address: str
+    step: Step
+    random: bool = False
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One connection to one address of one MX host, with every step taken."""
+
+    host: str
+    address: str
+    port: int
+    steps: tuple[Step, ...] = ()
+    error: str | None = None
+    error_kind: str | None = None
+    local_address: str | None = None
+    local_port: int | None = None
+    extensions: tuple[tuple[str, str], ...] = ()
+    tls: TlsInfo | None = None
+    recipients: tuple[RecipientResult, ...] = ()
+    elapsed_ms: float = 0.0
+    verdict: Verdict | None = None
+    reason: str | None = None
+
+    @property
+    def extension_names(self) -> frozenset[str]:
+        return frozenset(name for name, _ in self.extensions)
+
+
+@dataclass(frozen=True)
+class MxHost:
+    """One host to try: its name (A-label), preference and addresses."""
+
+    host: str
+    preference: int | None
+    addresses: tuple[str, ...]
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class MxPlan:
+    """The hosts to try for a domain, in order, and how they were found."""
+
+    source: MxSource
+    hosts: tuple[MxHost, ...]
+    error: str | None = None
+    error_kind: str | None = None
+
+
+@dataclass(frozen=True)
+class Address:
+    """A validated recipient address."""
+
+    original: str
+    local: str
+    domain: str  # A-label form (or the IP literal, brackets included)
+    domain_unicode: str
+    ip_literal: str | None = None  # the bare IP for user@[192.0.2.1]
+
+    @property
+    def ascii(self) -> str:
+        return f"{self.local}@{self.domain}"
+
+    @property
+    def needs_smtputf8(self) -> bool:
+        return not self.local.isascii()
+
+
+@dataclass(frozen=True)
+class CatchAll:
+    """The result of probing a random local part in the same domain."""
+
+    tested: bool
+    address: str | None = None
+    accepted: bool | None = None
+    code: int | None = None
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    verdict: Verdict
+    reason: str
+    summary: str
+    deciding: Step | None = None
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Everything one probe of one address found."""
+
+    address: Address
+    mx: MxPlan
+    attempts: tuple[Attempt, ...]
+    diagnosis: Diagnosis
+    catch_all: CatchAll = field(default_factory=lambda: CatchAll(tested=False))
+    started_at: str = ""
+    elapsed_ms: float = 0.0
+    options: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.diagnosis.verdict
+
+    @property
+    def reason(self) -> str:
+        return self.diagnosis.reason
+
+    @property
+    def summary(self) -> str:
+        return self.diagnosis.summary

@@ -1,0 +1,208 @@
+"""Async orchestration of a probe: resolve, connect in order, hold the session, diagnose."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import random
+import secrets
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .addresses import normalize_domain, parse_address, parse_host_port
+from .diagnose import diagnose
+from .dns_io import DnsConfig, make_resolver, resolve_mx, resolve_server
+from .errors import UsageError
+from .model import Address, Attempt, MxHost, MxPlan, ProbeResult
+from .smtp_io import Recipient, SessionOptions, StartTls, run_session
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    """Everything that shapes a probe. The defaults are the CLI's defaults."""
+
+    mail_from: str = ""
+    helo: str | None = None  # None: this host's FQDN
+    port: int = 25
+    starttls: StartTls = "auto"
+    timeout: float = 30.0  # per step
+    deadline: float = 120.0  # whole probe of one address
+    resolvers: tuple[str, ...] = ()  # "IP" or "IP:PORT"; empty: the system resolver
+    dns_timeout: float = 5.0
+    server: str | None = None  # "HOST[:PORT]": skip the MX lookup
+    families: tuple[int, ...] = (4, 6)
+    source_address: str | None = None
+    catch_all: bool = True
+    all_mx: bool = False
+    shuffle: bool = True
+    ca_file: str | None = None
+    lang: str = "en"
+    seed: int | None = field(default=None, repr=False)  # for reproducible shuffles in tests
+
+
+def parse_resolvers(values: Sequence[str]) -> tuple[tuple[str, int], ...]:
+    """``["127.0.0.1:5353", "::1"]`` -> ``(("127.0.0.1", 5353), ("::1", 53))``."""
+    import ipaddress
+
+    out = []
+    for value in values:
+        host, port = parse_host_port(value, 53)
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise UsageError(f"--resolver {value!r}: give an IP address, not a name") from None
+        out.append((host, port))
+    return tuple(out)
+
+
+def default_helo() -> str:
+    name = socket.getfqdn()
+    try:
+        return normalize_domain(name)[0]
+    except UsageError:
+        return "localhost"
+
+
+def check_options(opts: ProbeOptions) -> None:
+    """Raise UsageError for option values a probe cannot run with."""
+    if not 0 < opts.port < 65536:
+        raise UsageError(f"--port {opts.port}: must be from 1 to 65535")
+    for name, value in (("--timeout", opts.timeout), ("--dns-timeout", opts.dns_timeout),
+                        ("--deadline", opts.deadline)):
+        if not value > 0 or value > 3600:
+            raise UsageError(f"{name} {value}: must be more than 0 and at most 3600 seconds")
+    if opts.starttls not in ("auto", "require", "never"):
+        raise UsageError(f"--starttls {opts.starttls!r}: use auto, require or never")
+    if opts.helo is not None:
+        try:
+            normalize_domain(opts.helo)
+        except UsageError:
+            if not (opts.helo.startswith("[") and opts.helo.endswith("]")):
+                raise UsageError(
+                    f"--helo {opts.helo!r}: give a host name (or an address literal like "
+                    "[192.0.2.1])"
+                ) from None
+    if opts.mail_from:
+        parse_address(opts.mail_from)
+    if opts.source_address:
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(opts.source_address)
+        except ValueError:
+            raise UsageError(f"--source-address {opts.source_address!r}: give an IP address") \
+                from None
+    if not opts.families:
+        raise UsageError("-4 and -6 together leave no address family")
+
+
+def random_local_part() -> str:
+    """A local part that no real mailbox has, for the catch-all check."""
+    return f"smtpdiag-nonexistent-{secrets.token_hex(6)}"
+
+
+async def probe(address: str | Address, options: ProbeOptions | None = None,
+                **kwargs: object) -> ProbeResult:
+    """Probe one address: the async API behind ``smtpdiag probe``.
+
+    ``options`` or keyword arguments (the fields of :class:`ProbeOptions`) shape the
+    probe. Server replies, refusals and timeouts are in the result; only bad input
+    raises (:class:`smtpdiag.UsageError`).
+    """
+    opts = options or ProbeOptions()
+    if kwargs:
+        opts = dataclasses.replace(opts, **kwargs)  # type: ignore[arg-type]
+    check_options(opts)
+    addr = address if isinstance(address, Address) else parse_address(address)
+    return await _probe(addr, opts)
+
+
+async def probe_many(addresses: Sequence[str | Address], options: ProbeOptions | None = None,
+                     concurrency: int = 4) -> list[ProbeResult]:
+    """Probe several addresses, a few at a time; results keep the input order."""
+    opts = options or ProbeOptions()
+    check_options(opts)
+    parsed = [a if isinstance(a, Address) else parse_address(a) for a in addresses]
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(a: Address) -> ProbeResult:
+        async with sem:
+            return await _probe(a, opts)
+
+    return list(await asyncio.gather(*(one(a) for a in parsed)))
+
+
+async def _probe(addr: Address, opts: ProbeOptions) -> ProbeResult:
+    started_wall = datetime.datetime.now(datetime.UTC)
+    started = time.perf_counter()
+    deadline = time.monotonic() + opts.deadline
+    helo = opts.helo or default_helo()
+    resolver_config = DnsConfig(parse_resolvers(opts.resolvers), opts.dns_timeout)
+    port = opts.port
+    rng = random.Random(opts.seed)
+
+    if addr.ip_literal is not None and opts.server is None:
+        plan = MxPlan("ip-literal", (MxHost(addr.domain, None, (addr.ip_literal,)),))
+    else:
+        resolver = make_resolver(resolver_config)
+        if opts.server is not None:
+            server_host, port = parse_host_port(opts.server, opts.port)
+            plan = await resolve_server(resolver, server_host, opts.families)
+        else:
+            plan = await resolve_mx(
+                resolver, addr.domain, families=opts.families, shuffle=opts.shuffle, rng=rng
+            )
+
+    recipients = [Recipient(addr.ascii, needs_smtputf8=addr.needs_smtputf8)]
+    if opts.catch_all and addr.ip_literal is None:
+        recipients.append(Recipient(f"{random_local_part()}@{addr.domain}", random=True))
+    session_opts = SessionOptions(
+        helo=helo,
+        mail_from=opts.mail_from,
+        starttls=opts.starttls,
+        timeout=opts.timeout,
+        source_address=opts.source_address,
+        ca_file=opts.ca_file,
+    )
+    attempts: list[Attempt] = []
+    if plan.source != "null":
+        attempts = await _try_hosts(plan, port, recipients, session_opts, deadline, opts.all_mx)
+    diagnosis, catch_all, annotated = diagnose(addr, plan, attempts, opts.lang)
+    return ProbeResult(
+        address=addr,
+        mx=plan,
+        attempts=annotated,
+        diagnosis=diagnosis,
+        catch_all=catch_all,
+        started_at=started_wall.isoformat(timespec="seconds"),
+        elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+        options=(("helo", helo), ("mail_from", opts.mail_from), ("port", str(port)),
+                 ("starttls", opts.starttls)),
+    )
+
+
+async def _try_hosts(
+    plan: MxPlan,
+    port: int,
+    recipients: Sequence[Recipient],
+    session_opts: SessionOptions,
+    deadline: float,
+    all_mx: bool,
+) -> list[Attempt]:
+    from .diagnose import attempt_outcome
+
+    attempts: list[Attempt] = []
+    for host in plan.hosts:
+        for ip in host.addresses:
+            if time.monotonic() >= deadline:
+                return attempts
+            attempt = await run_session(host.host, ip, port, recipients, session_opts, deadline)
+            attempts.append(attempt)
+            if attempt_outcome(attempt).decisive:
+                if not all_mx:
+                    return attempts
+                break  # --all-mx: one answer per host is enough
+    return attempts

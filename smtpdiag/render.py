@@ -1,0 +1,306 @@
+"""Renderers: a probe result as an annotated text transcript or as JSON.
+
+Every string that came from the network passes through :func:`escape` before it
+reaches a terminal, so a server can never emit control sequences on the user's screen.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .model import SCHEMA_VERSION, Attempt, ProbeResult, Reply, Step, TlsInfo
+
+# C0 controls, DEL, C1 controls, and Unicode format characters that reorder or hide
+# text (bidi overrides, zero-width characters), plus lone surrogates from bad UTF-8.
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]"
+)
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    ch = m.group()
+    code = ord(ch)
+    if ch == "\t":
+        return "\\t"
+    if ch == "\r":
+        return "\\r"
+    if ch == "\n":
+        return "\\n"
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}"
+
+
+def escape(text: str) -> str:
+    """Make ``text`` safe to print: control and invisible characters become escapes."""
+    return _UNSAFE.sub(_escape_char, text)
+
+
+# -- JSON ------------------------------------------------------------------------------------
+
+
+def _reply_json(reply: Reply | None) -> dict[str, Any] | None:
+    if reply is None:
+        return None
+    return {"code": reply.code, "enhanced": reply.enhanced, "lines": list(reply.lines)}
+
+
+def _step_json(step: Step) -> dict[str, Any]:
+    ann = step.annotation
+    return {
+        "stage": step.stage,
+        "command": step.command,
+        "reply": _reply_json(step.reply),
+        "elapsed_ms": step.elapsed_ms,
+        "error": step.error,
+        "error_kind": step.error_kind,
+        "annotation": None
+        if ann is None
+        else {"title": ann.title, "meaning": ann.meaning, "reason": ann.reason,
+              "evidence": ann.evidence},
+    }
+
+
+def _tls_json(tls: TlsInfo | None) -> dict[str, Any] | None:
+    if tls is None:
+        return None
+    return {
+        "version": tls.version,
+        "cipher": tls.cipher,
+        "cipher_bits": tls.cipher_bits,
+        "subject": tls.subject,
+        "issuer": tls.issuer,
+        "sans": list(tls.sans),
+        "not_before": tls.not_before,
+        "not_after": tls.not_after,
+        "trusted": tls.trusted,
+        "trust_error": tls.trust_error,
+        "hostname_matches": tls.hostname_matches,
+        "checked_name": tls.checked_name,
+    }
+
+
+def _attempt_json(att: Attempt) -> dict[str, Any]:
+    return {
+        "host": att.host,
+        "address": att.address,
+        "port": att.port,
+        "error": att.error,
+        "error_kind": att.error_kind,
+        "local_address": att.local_address,
+        "local_port": att.local_port,
+        "extensions": {name: params for name, params in att.extensions},
+        "tls": _tls_json(att.tls),
+        "verdict": att.verdict,
+        "reason": att.reason,
+        "elapsed_ms": att.elapsed_ms,
+        "steps": [_step_json(s) for s in att.steps],
+    }
+
+
+def to_dict(result: ProbeResult) -> dict[str, Any]:
+    """The documented JSON shape (schema 1) of one probe result."""
+    addr = result.address
+    return {
+        "schema": SCHEMA_VERSION,
+        "address": addr.original,
+        "address_ascii": addr.ascii,
+        "domain": addr.domain,
+        "domain_unicode": addr.domain_unicode,
+        "verdict": result.verdict,
+        "reason": result.reason,
+        "summary": result.summary,
+        "mx": {
+            "source": result.mx.source,
+            "error": result.mx.error,
+            "hosts": [
+                {"host": h.host, "preference": h.preference, "addresses": list(h.addresses),
+                 "error": h.error}
+                for h in result.mx.hosts
+            ],
+        },
+        "attempts": [_attempt_json(a) for a in result.attempts],
+        "catch_all": {
+            "tested": result.catch_all.tested,
+            "address": result.catch_all.address,
+            "accepted": result.catch_all.accepted,
+            "code": result.catch_all.code,
+        },
+        "started_at": result.started_at,
+        "elapsed_ms": result.elapsed_ms,
+        "options": dict(result.options),
+    }
+
+
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def to_json(result: ProbeResult, indent: int | None = 2) -> str:
+    """JSON text for one result. Control and invisible characters are \\u-escaped."""
+    text = json.dumps(to_dict(result), ensure_ascii=False, indent=indent)
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+# -- text ------------------------------------------------------------------------------------
+
+Style = Callable[[str, str], str]
+
+
+def plain(text: str, _role: str) -> str:
+    return text
+
+
+_COLOURS = {
+    "ok": "\x1b[32m",
+    "warn": "\x1b[33m",
+    "bad": "\x1b[31m",
+    "dim": "\x1b[2m",
+    "head": "\x1b[1m",
+    "sent": "\x1b[36m",
+}
+
+
+def colour(text: str, role: str) -> str:
+    code = _COLOURS.get(role)
+    return f"{code}{text}\x1b[0m" if code else text
+
+
+def _reply_role(reply: Reply) -> str:
+    return {2: "ok", 3: "ok", 4: "warn"}.get(reply.code // 100, "bad")
+
+
+_VERDICT_ROLE = {
+    "deliverable": "ok",
+    "accept-all": "warn",
+    "temporary": "warn",
+    "undeliverable": "bad",
+    "unknown": "bad",
+}
+
+
+def _reply_lines(reply: Reply) -> list[str]:
+    n = len(reply.lines)
+    return [f"{reply.code}{'-' if i < n - 1 else ' '}{line}" for i, line in enumerate(reply.lines)]
+
+
+def render_step(step: Step, style: Style = plain) -> list[str]:
+    out: list[str] = []
+    if step.command is not None:
+        out.append(style(f"-> {escape(step.command)}", "sent"))
+    if step.reply is not None:
+        role = _reply_role(step.reply)
+        lines = _reply_lines(step.reply)
+        for i, line in enumerate(lines):
+            timing = f"  ({step.elapsed_ms:g} ms)" if i == len(lines) - 1 else ""
+            out.append(style(f"<- {escape(line)}", role) + style(timing, "dim"))
+    if step.error is not None:
+        out.append(style(f"!! {escape(step.error)}", "bad") + style(
+            f"  ({step.elapsed_ms:g} ms)", "dim"))
+    if step.annotation is not None:
+        ann = step.annotation
+        out.append(style(f"   {escape(ann.title)}: {escape(ann.meaning)}", "dim"))
+    return out
+
+
+def _tls_lines(tls: TlsInfo) -> list[str]:
+    lines = [f"   TLS {tls.version or '?'}, {tls.cipher or '?'}"
+             + (f" ({tls.cipher_bits} bits)" if tls.cipher_bits else "")]
+    if tls.subject is not None:
+        lines.append(f"   certificate: {tls.subject}; issuer: {tls.issuer}")
+        lines.append(f"   valid {tls.not_before} to {tls.not_after}")
+        if tls.sans:
+            shown = ", ".join(tls.sans[:8]) + (" ..." if len(tls.sans) > 8 else "")
+            lines.append(f"   names: {shown}")
+    if tls.trusted:
+        trust = "trusted by the system store"
+    elif tls.trusted is False:
+        trust = f"NOT trusted ({tls.trust_error})"
+    else:
+        trust = f"trust not checked ({tls.trust_error})"
+    match = {True: "matches", False: "does NOT match", None: "not checked against"}[
+        tls.hostname_matches
+    ]
+    lines.append(f"   {trust}; {match} {tls.checked_name}")
+    lines.append("   (opportunistic TLS: a certificate problem is reported, not fatal)")
+    return [escape(line) for line in lines]
+
+
+def render_text(result: ProbeResult, style: Style = plain) -> str:
+    """The annotated transcript and the verdict block."""
+    addr = result.address
+    out: list[str] = []
+    head = f"Probing {escape(addr.original)}"
+    if addr.domain != addr.domain_unicode:
+        head += f"  (domain {escape(addr.domain_unicode)} = {addr.domain})"
+    out.append(style(head, "head"))
+    out.extend(_mx_lines(result))
+    for att in result.attempts:
+        out.append("")
+        src = f" from {att.local_address}:{att.local_port}" if att.local_address else ""
+        out.append(style(f"-- {escape(att.host)} [{att.address}]:{att.port}{src}", "head"))
+        tls_shown = False
+        for step in att.steps:
+            out.extend(render_step(step, style))
+            if step.stage == "starttls" and att.tls is not None and not tls_shown:
+                out.extend(style(line, "dim") for line in _tls_lines(att.tls))
+                tls_shown = True
+        if att.error:
+            out.append(style(f"!! {escape(att.error)}", "bad"))
+        if att.verdict:
+            out.append(style(f"   => {att.verdict} ({att.reason})", _VERDICT_ROLE[att.verdict]))
+    out.append("")
+    out.extend(render_verdict(result, style))
+    return "\n".join(out)
+
+
+def _mx_lines(result: ProbeResult) -> list[str]:
+    mx = result.mx
+    domain = escape(result.address.domain)
+    label = {
+        "mx": f"MX records of {domain}:",
+        "implicit": f"{domain} has no MX records; using its own address (implicit MX):",
+        "null": f"{domain} publishes a null MX (RFC 7505): it accepts no mail.",
+        "server-option": "Server given with --server (no MX lookup):",
+        "ip-literal": "Address literal: probing that IP directly (no MX lookup):",
+        "none": f"No mail server found for {domain}.",
+    }[mx.source]
+    out = [label]
+    for h in mx.hosts:
+        if mx.source == "null":
+            break
+        pref = f"{h.preference:>5} " if h.preference is not None else "      "
+        addrs = ", ".join(h.addresses) if h.addresses else "(no addresses)"
+        line = f"  {pref}{escape(h.host)}  {addrs}"
+        if h.error:
+            line += f"  !! {escape(h.error)}"
+        out.append(line)
+    if mx.error and mx.source != "null":
+        out.append(f"  !! {escape(mx.error)}")
+    return out
+
+
+def render_verdict(result: ProbeResult, style: Style = plain) -> list[str]:
+    role = _VERDICT_ROLE[result.verdict]
+    out = [
+        style(f"Verdict: {result.verdict}", role) + f"   reason: {result.reason}",
+        f"  {escape(result.summary)}",
+    ]
+    ca = result.catch_all
+    if ca.tested:
+        state = {True: "accepted (catch-all: a 'yes' proves nothing)",
+                 False: "rejected (good: the server checks mailboxes)",
+                 None: "no clear answer"}[ca.accepted]
+        out.append(f"  catch-all check: {escape(ca.address or '')} {state}")
+    deciding = result.diagnosis.deciding
+    if deciding is not None and deciding.reply is not None and deciding.annotation is not None:
+        ann = deciding.annotation
+        out.append(style(f"  deciding reply: {escape(_reply_lines(deciding.reply)[-1])}", "dim"))
+        out.append(style(f"  why: {escape(ann.evidence)}", "dim"))
+    out.append(style(f"  {len(result.attempts)} connection(s), {result.elapsed_ms:g} ms", "dim"))
+    return out

@@ -1,0 +1,207 @@
+"""TLS facts about a STARTTLS handshake: certificate fields, trust and name checks.
+
+Opportunistic TLS (RFC 3207, RFC 7435): the handshake itself never verifies, so a
+bad certificate cannot stop the probe; verification is done here afterwards and
+reported. Only imported when a STARTTLS handshake completed.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import ssl
+from collections.abc import Sequence
+from typing import Any
+
+from cryptography import x509
+from cryptography.x509.oid import ExtensionOID, NameOID
+
+from .model import TlsInfo
+
+
+def client_context() -> ssl.SSLContext:
+    """A client context that completes any handshake; trust is checked separately."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1  # report old servers instead of failing
+    try:
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    except ssl.SSLError:  # pragma: no cover - depends on the OpenSSL build
+        pass
+    return ctx
+
+
+def peer_chain(ssl_object: Any) -> list[bytes]:
+    """DER certificates the server sent, leaf first (leaf only if the chain is unavailable)."""
+    chain: list[bytes] = []
+    getter = getattr(ssl_object, "get_unverified_chain", None)
+    if getter is None:
+        inner = getattr(ssl_object, "_sslobj", None)
+        getter = getattr(inner, "get_unverified_chain", None)
+    if getter is not None:
+        try:
+            for cert in getter() or []:
+                der = cert if isinstance(cert, bytes) else cert.public_bytes(ssl.ENCODING_DER)
+                chain.append(der)
+        except Exception:
+            chain = []
+    if not chain:
+        leaf = ssl_object.getpeercert(binary_form=True)
+        if leaf:
+            chain.append(leaf)
+    return chain
+
+
+@functools.cache
+def _system_store(cafile: str | None) -> Any:
+    from cryptography.x509.verification import Store
+
+    path = cafile or ssl.get_default_verify_paths().cafile
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            certs = x509.load_pem_x509_certificates(fh.read())
+    except (OSError, ValueError):
+        return None
+    return Store(certs)
+
+
+def name_matches(name: str, sans: Sequence[str]) -> bool:
+    """RFC 6125 matching of ``name`` against DNS/IP SANs (wildcard in the leftmost label)."""
+    name = name.rstrip(".").lower()
+    try:
+        ip = ipaddress.ip_address(name)
+    except ValueError:
+        ip = None
+    for san in sans:
+        kind, _, value = san.partition(":")
+        value = value.rstrip(".").lower()
+        if kind == "IP" and ip is not None:
+            try:
+                if ipaddress.ip_address(value) == ip:
+                    return True
+            except ValueError:
+                continue
+        elif kind == "DNS" and ip is None:
+            if value == name:
+                return True
+            if value.startswith("*.") and "." in name:
+                head, _, rest = name.partition(".")
+                if head and rest == value[2:]:
+                    return True
+    return False
+
+
+def _name(n: x509.Name) -> str:
+    try:
+        return n.rfc4514_string()
+    except Exception:  # pragma: no cover - malformed names
+        return repr(n)
+
+
+def tls_info(
+    version: str | None,
+    cipher: tuple[str, str, int] | None,
+    chain: Sequence[bytes],
+    server_name: str,
+    cafile: str | None = None,
+) -> TlsInfo:
+    """Describe the handshake and check the chain against the trust store and ``server_name``."""
+    subject = issuer = not_before = not_after = None
+    sans: tuple[str, ...] = ()
+    trusted: bool | None = None
+    trust_error: str | None = None
+    matches: bool | None = None
+    leaf = None
+    if chain:
+        try:
+            leaf = x509.load_der_x509_certificate(chain[0])
+        except ValueError as exc:
+            trust_error = f"the server's certificate cannot be parsed: {exc}"
+    if leaf is not None:
+        subject = _name(leaf.subject)
+        issuer = _name(leaf.issuer)
+        not_before = leaf.not_valid_before_utc.isoformat()
+        not_after = leaf.not_valid_after_utc.isoformat()
+        sans = _sans(leaf)
+        if not sans:
+            cns = leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+            sans = tuple(f"DNS:{cn.value!s}" for cn in cns)
+        matches = name_matches(server_name, sans)
+        trusted, trust_error = _verify(leaf, chain[1:], sans, cafile)
+    elif not chain:
+        trust_error = "the server sent no certificate"
+    return TlsInfo(
+        version=version,
+        cipher=cipher[0] if cipher else None,
+        cipher_bits=cipher[2] if cipher else None,
+        subject=subject,
+        issuer=issuer,
+        sans=sans,
+        not_before=not_before,
+        not_after=not_after,
+        trusted=trusted,
+        trust_error=trust_error,
+        hostname_matches=matches,
+        checked_name=server_name,
+    )
+
+
+def _sans(cert: x509.Certificate) -> tuple[str, ...]:
+    try:
+        ext = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+    except (x509.ExtensionNotFound, ValueError):
+        return ()
+    value = ext.value
+    assert isinstance(value, x509.SubjectAlternativeName)
+    names = [f"DNS:{n}" for n in value.get_values_for_type(x509.DNSName)]
+    names += [f"IP:{ip}" for ip in value.get_values_for_type(x509.IPAddress)]
+    return tuple(names[:100])
+
+
+def _verify(
+    leaf: x509.Certificate, intermediates: Sequence[bytes], sans: Sequence[str], cafile: str | None
+) -> tuple[bool | None, str | None]:
+    from cryptography.x509.verification import DNSName, IPAddress, PolicyBuilder, VerificationError
+
+    store = _system_store(cafile)
+    if store is None:
+        return None, "no trust store found to verify against"
+    inter = []
+    for der in intermediates[:10]:
+        try:
+            inter.append(x509.load_der_x509_certificate(der))
+        except ValueError:
+            continue
+    # Verify trust under a name the certificate claims, so that trust and the name
+    # check are reported separately.
+    subject: Any = None
+    for san in sans:
+        kind, _, value = san.partition(":")
+        try:
+            if kind == "DNS" and not value.startswith("*."):
+                subject = DNSName(value)
+            elif kind == "DNS":
+                subject = DNSName("x" + value[1:])
+            elif kind == "IP":
+                subject = IPAddress(ipaddress.ip_address(value))
+        except ValueError:
+            continue
+        if subject is not None:
+            break
+    if subject is None:
+        return False, "the certificate names no host (no subjectAltName)"
+    try:
+        verifier = PolicyBuilder().store(store).build_server_verifier(subject)
+        verifier.verify(leaf, inter)
+    except VerificationError as exc:
+        return False, _short(str(exc))
+    except Exception as exc:
+        return False, _short(str(exc))
+    return True, None
+
+
+def _short(text: str) -> str:
+    return " ".join(text.split())[:200]
