@@ -30,7 +30,7 @@ from .model import (
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .probe import ProbeOptions, probe, probe_many
+    from .prober import ProbeOptions, probe, probe_many
     from .render import to_json
 
 __all__ = [
@@ -56,9 +56,9 @@ __all__ = [
 ]
 
 _LAZY = {
-    "probe": "probe",
-    "probe_many": "probe",
-    "ProbeOptions": "probe",
+    "probe": "prober",
+    "probe_many": "prober",
+    "ProbeOptions": "prober",
     "to_json": "render",
 }
 

@@ -142,7 +142,7 @@ def probe(
       smtpdiag probe --resolver 127.0.0.1:5300 --port 2525 user@test.example
     """
     from .addresses import parse_address
-    from .probe import ProbeOptions, check_options
+    from .prober import ProbeOptions, check_options
 
     families = (4, 6)
     if ipv4 and not ipv6:
@@ -174,7 +174,7 @@ def probe(
 
             parse_host_port(server, port)
         if resolvers:
-            from .probe import parse_resolvers
+            from .prober import parse_resolvers
 
             parse_resolvers(resolvers)
     except SmtpdiagError as exc:
@@ -188,7 +188,7 @@ def probe(
 def _run_probes(parsed: Sequence[Any], opts: Any) -> list[ProbeResult]:
     import asyncio
 
-    from .probe import probe_many
+    from .prober import probe_many
 
     try:
         return asyncio.run(probe_many(parsed, opts))

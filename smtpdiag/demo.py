@@ -12,7 +12,7 @@ import click
 from . import render
 from .fakes.rig import Rig, load_scenario
 from .model import ProbeResult
-from .probe import ProbeOptions, probe
+from .prober import ProbeOptions, probe
 
 
 def demo_scenario_path() -> str:

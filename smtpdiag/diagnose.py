@@ -167,7 +167,7 @@ def catch_all_of(attempt: Attempt | None) -> CatchAll:
             return CatchAll(
                 tested=True,
                 address=r.address,
-                accepted=None if reply is None else reply.code // 100 == 2,
+                accepted={2: True, 5: False}.get(reply.code // 100) if reply else None,
                 code=None if reply is None else reply.code,
             )
     return CatchAll(tested=False)

@@ -149,6 +149,7 @@ class TlsInfo:
     trust_error: str | None
     hostname_matches: bool | None
     checked_name: str | None
+    trust_store: str = "system"  # "system" or the --ca-file path
 
 
 @dataclass(frozen=True)

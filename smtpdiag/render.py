@@ -82,6 +82,7 @@ def _tls_json(tls: TlsInfo | None) -> dict[str, Any] | None:
         "trust_error": tls.trust_error,
         "hostname_matches": tls.hostname_matches,
         "checked_name": tls.checked_name,
+        "trust_store": tls.trust_store,
     }
 
 
@@ -204,7 +205,10 @@ def render_step(step: Step, style: Style = plain) -> list[str]:
             f"  ({step.elapsed_ms:g} ms)", "dim"))
     if step.annotation is not None:
         ann = step.annotation
-        out.append(style(f"   {escape(ann.title)}: {escape(ann.meaning)}", "dim"))
+        line = f"   {escape(ann.title)}: {escape(ann.meaning)}"
+        if step.reply is not None and not step.reply.is_positive:
+            line += f" [{ann.reason}]"
+        out.append(style(line, "dim"))
     return out
 
 
@@ -218,7 +222,8 @@ def _tls_lines(tls: TlsInfo) -> list[str]:
             shown = ", ".join(tls.sans[:8]) + (" ..." if len(tls.sans) > 8 else "")
             lines.append(f"   names: {shown}")
     if tls.trusted:
-        trust = "trusted by the system store"
+        store = "the system store" if tls.trust_store == "system" else tls.trust_store
+        trust = f"chain trusted by {store}"
     elif tls.trusted is False:
         trust = f"NOT trusted ({tls.trust_error})"
     else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -147,10 +148,18 @@ class _Session:
             await self.finish()
             return
         for rcpt in recipients:
+            if rcpt.random and not self._any_accepted():
+                continue  # the catch-all check only matters once a real address was accepted
             step = await self.rcpt(rcpt)
             if step.reply is None or step.reply.code == 421:
                 self.fail(step.error or "the server closed the session (421)", _kind(step))
         await self.finish()
+
+    def _any_accepted(self) -> bool:
+        return any(
+            not r.random and r.step.reply is not None and r.step.reply.code // 100 == 2
+            for r in self.recipients
+        )
 
     async def connect(self) -> None:
         opts = self.opts
@@ -188,7 +197,9 @@ class _Session:
             self.record("banner", None, started, None, _bad_reply(exc), "protocol-error")
             self.fail("the greeting was not a valid SMTP reply", "protocol-error")
         except smtp_errors.SMTPConnectError as exc:
-            self.fail(_connect_error(str(exc), self.address, self.port), "network")
+            cause = exc.__cause__
+            detail = f"{cause} ({type(cause).__name__})" if cause is not None else str(exc)
+            self.fail(_connect_error(detail, self.address, self.port), "network")
         except (OSError, smtp_errors.SMTPException, ValueError) as exc:
             self.fail(f"cannot connect to {self.address} port {self.port}: {exc}", "network")
         self.record("banner", None, started, make_reply(resp.code, resp.message))
@@ -242,13 +253,15 @@ class _Session:
             self.fail(what, "tls-failed")
         try:
             ssl_object = smtp.get_transport_info("ssl_object")
-            self.tls = tls_info(
-                ssl_object.version(),
-                ssl_object.cipher(),
-                peer_chain(ssl_object),
-                self.host,
-                self.opts.ca_file,
-            )
+            with warnings.catch_warnings():  # odd certificates make cryptography warn
+                warnings.simplefilter("ignore")
+                self.tls = tls_info(
+                    ssl_object.version(),
+                    ssl_object.cipher(),
+                    peer_chain(ssl_object),
+                    self.host,
+                    self.opts.ca_file,
+                )
         except (smtp_errors.SMTPServerDisconnected, AttributeError, ssl.SSLError) as exc:
             self.fail(f"TLS session unusable after the handshake: {exc}", "tls-failed")
         step = await self.command("ehlo", f"EHLO {self.opts.helo}", lambda t: smtp.ehlo(timeout=t))
@@ -329,7 +342,7 @@ def _disconnected(exc: Exception) -> str:
 
 def _connect_error(text: str, address: str, port: int) -> str:
     low = text.lower()
-    if "refused" in low:
+    if "refused" in low or "errno 111" in low:
         return f"connection refused by {address} port {port}: nothing is listening there"
     if "unreachable" in low:
         return f"{address} is unreachable from here: {text}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import ssl
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +25,9 @@ def client_context() -> ssl.SSLContext:
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    ctx.minimum_version = ssl.TLSVersion.TLSv1  # report old servers instead of failing
+    with warnings.catch_warnings():  # report old servers instead of failing on them
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
     try:
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
     except ssl.SSLError:  # pragma: no cover - depends on the OpenSSL build
@@ -61,7 +64,9 @@ def _system_store(cafile: str | None) -> Any:
     if not path:
         return None
     try:
-        with open(path, "rb") as fh:
+        with open(path, "rb") as fh, warnings.catch_warnings():
+            # some system roots have non-positive serials; cryptography warns about them
+            warnings.simplefilter("ignore")
             certs = x509.load_pem_x509_certificates(fh.read())
     except (OSError, ValueError):
         return None
@@ -146,6 +151,7 @@ def tls_info(
         trust_error=trust_error,
         hostname_matches=matches,
         checked_name=server_name,
+        trust_store=cafile or "system",
     )
 
 

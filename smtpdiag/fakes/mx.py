@@ -29,7 +29,7 @@ class MxConfig:
 
     address: str  # loopback address to listen on, e.g. 127.0.0.2
     hostname: str
-    greeting: str | None = "220 {hostname} ESMTP smtpdiag fake MX"  # None: never greet
+    greeting: str | None = "220 {hostname} ESMTP smtpdiag fake MX"  # None or "": never greet
     greeting_delay: float = 0.0
     starttls: bool = False
     require_starttls: bool = False
@@ -53,6 +53,12 @@ class ServerLog:
     commands: list[str] = field(default_factory=list)
     connections: int = 0
     forbidden: list[str] = field(default_factory=list)  # DATA or BDAT, if ever received
+    live: set[asyncio.BaseTransport] = field(default_factory=set)  # open connections
+
+    def close_all(self) -> None:
+        for transport in list(self.live):
+            transport.close()
+        self.live.clear()
 
 
 def _lines(reply: str, **values: str) -> str:
@@ -96,7 +102,13 @@ class FakeSMTP(SMTP):  # type: ignore[misc]
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not self._greeted:
             self.log.connections += 1
+            self.log.live.add(transport)
         super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        for transport in (self.transport, getattr(self, "_original_transport", None)):
+            self.log.live.discard(transport)
+        super().connection_lost(error)
 
     async def push(self, status: Any) -> None:
         if not self._greeted:
@@ -104,7 +116,7 @@ class FakeSMTP(SMTP):  # type: ignore[misc]
             cfg = self.config
             if cfg.greeting_delay:
                 await asyncio.sleep(cfg.greeting_delay)
-            if cfg.greeting is None:
+            if not cfg.greeting:
                 await asyncio.sleep(3600)  # never greet; the client must time out
                 return
             status = _lines(cfg.greeting, hostname=cfg.hostname)

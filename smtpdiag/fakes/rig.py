@@ -166,6 +166,8 @@ class Rig:
         finally:
             for srv in servers:
                 srv.close()
+            for log in self.logs.values():
+                log.close_all()
             for srv in servers:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(srv.wait_closed(), 2)

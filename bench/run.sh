@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Benchmark smtpdiag start-up and one loopback probe against swaks, with hyperfine.
+#
+#   bash bench/run.sh            # writes bench/results.md (about 1-2 minutes)
+#
+# Env: PYTHON   interpreter of the venv holding smtpdiag (default /tmp/venv/bin/python)
+#      RUNS     timed runs per command (default 30); WARMUP (default 3)
+#      BUDGET   hard limit for the whole run in seconds (default 170)
+#
+# Everything stays on loopback: bench/serve.py starts smtpdiag's fake DNS and fake MX
+# on 127.0.0.1 (random ports); the server is stopped on exit, whatever happens.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PYTHON="${PYTHON:-/tmp/venv/bin/python}"
+SMTPDIAG="${SMTPDIAG:-$(dirname "$PYTHON")/smtpdiag}"
+RUNS="${RUNS:-30}"
+WARMUP="${WARMUP:-3}"
+BUDGET="${BUDGET:-170}"
+OUT="$HERE/results.md"
+
+for tool in hyperfine swaks timeout; do
+    command -v "$tool" >/dev/null || {
+        echo "run.sh: $tool not found (apt-get install -y swaks hyperfine)" >&2; exit 2; }
+done
+[ -x "$PYTHON" ] && [ -x "$SMTPDIAG" ] || { echo "run.sh: no $PYTHON / $SMTPDIAG" >&2; exit 2; }
+
+TMP="$(mktemp -d /tmp/smtpdiag-bench.XXXXXX)"
+SERVER_PID=""
+cleanup() {
+    local rc=$?
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$TMP"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+remaining() {  # seconds left in the budget; abort when it is spent
+    local left=$((BUDGET - SECONDS))
+    if [ "$left" -le 5 ]; then echo "run.sh: time budget (${BUDGET}s) spent" >&2; exit 124; fi
+    echo "$left"
+}
+
+# 1. Start the fake servers and read their ports.
+"$PYTHON" "$HERE/serve.py" >"$TMP/serve.out" 2>"$TMP/serve.err" &
+SERVER_PID=$!
+for _ in $(seq 1 100); do
+    grep -q '^RESOLVER=' "$TMP/serve.out" 2>/dev/null && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$TMP/serve.err" >&2; exit 1; }
+    sleep 0.1
+done
+SMTP_PORT="$(sed -n 's/^SMTP_PORT=//p' "$TMP/serve.out")"
+RESOLVER="$(sed -n 's/^RESOLVER=//p' "$TMP/serve.out")"
+[ -n "$SMTP_PORT" ] && [ -n "$RESOLVER" ] || { echo "run.sh: serve.py did not start" >&2; exit 1; }
+echo "fake MX on 127.0.0.1:$SMTP_PORT, fake DNS on $RESOLVER (pid $SERVER_PID)"
+
+# 2. The commands.
+ADDR="user@bench.test"
+PROBE="$SMTPDIAG probe --helo bench.test --no-color"
+declare -a STARTUP=(
+    "$PYTHON -S -c pass"
+    "$PYTHON -c pass"
+    "$SMTPDIAG --version"
+    "$SMTPDIAG --help"
+    "$PYTHON -c 'import smtpdiag.cli'"
+    "swaks --version"
+)
+declare -a PROBES=(
+    "swaks --quit-after RCPT --server 127.0.0.1 --port $SMTP_PORT --to $ADDR --from <> --helo bench.test"
+    "$PROBE --server 127.0.0.1:$SMTP_PORT --no-catch-all $ADDR"
+    "$PROBE --server 127.0.0.1:$SMTP_PORT $ADDR"
+    "$PROBE --server 127.0.0.1:$SMTP_PORT --format json $ADDR"
+    "$PROBE --resolver $RESOLVER --port $SMTP_PORT --no-catch-all $ADDR"
+    "$PROBE --resolver $RESOLVER --port $SMTP_PORT $ADDR"
+)
+
+# 3. Sanity check: every probe command succeeds once and reaches RCPT TO.
+for cmd in "${PROBES[@]}"; do
+    # shellcheck disable=SC2086
+    if ! out="$(timeout 20 bash -c "${cmd//<>/\'<>\'}" </dev/null 2>&1)"; then
+        echo "run.sh: command failed: $cmd" >&2; echo "$out" >&2; exit 1
+    fi
+    grep -qE 'RCPT TO:<user@bench.test>|"verdict": "deliverable"' <<<"$out" \
+        || { echo "run.sh: no RCPT TO in the output of: $cmd" >&2; echo "$out" >&2; exit 1; }
+done
+
+# 4. hyperfine. --shell=none: commands are exec'd directly (no shell start-up to subtract).
+bench() {  # bench <title> <export-name> <commands...>
+    local title="$1" name="$2"; shift 2
+    timeout -k 5 "$(remaining)" hyperfine --shell=none --warmup "$WARMUP" --runs "$RUNS" \
+        --export-markdown "$TMP/$name.md" --export-json "$TMP/$name.json" "$@"
+    { echo "### $title"; echo; cat "$TMP/$name.md"; echo; } >>"$TMP/tables.md"
+}
+: >"$TMP/tables.md"
+bench "Start-up (no network)" startup "${STARTUP[@]}"
+bench "One probe of the loopback fake MX (up to RCPT TO, never DATA)" probe "${PROBES[@]}"
+
+# 5. Stop the server; it exits 1 if any probe sent DATA/BDAT.
+kill -TERM "$SERVER_PID"
+server_rc=0; wait "$SERVER_PID" || server_rc=$?
+SERVER_PID=""
+if [ "$server_rc" -ne 0 ]; then echo "run.sh: fake server exit $server_rc" >&2; cat "$TMP/serve.err" >&2; exit 1; fi
+
+# 6. results.md: environment, then the tables (ports replaced by placeholders).
+{
+    echo "# smtpdiag benchmark results"
+    echo
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "- machine: $(nproc) CPU(s), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(uname -sr)"
+    echo "- $("$PYTHON" -V 2>&1) ($PYTHON), smtpdiag $("$SMTPDIAG" --version | awk '{print $NF}')," \
+         "$(hyperfine --version), swaks $(swaks --version 2>&1 | awk '{print $NF; exit}')"
+    echo "- hyperfine --shell=none --warmup $WARMUP --runs $RUNS; server: bench/serve.py (bench/bench.toml)"
+    echo "- SMTP_PORT / DNSPORT are the random loopback ports of that run"
+    echo
+    sed -e "s/127\.0\.0\.1:$SMTP_PORT/127.0.0.1:SMTP_PORT/g" -e "s/--port $SMTP_PORT/--port SMTP_PORT/g" \
+        -e "s/$RESOLVER/127.0.0.1:DNSPORT/g" -e "s#$(dirname "$PYTHON")/##g" "$TMP/tables.md"
+} >"$OUT"
+echo "wrote $OUT in ${SECONDS}s"

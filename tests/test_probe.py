@@ -1,0 +1,475 @@
+"""End-to-end probes against real aiosmtpd servers and a real DNS server on loopback.
+
+Each test runs the CLI (through click's CliRunner) or the async API, and checks the
+verdict, the reason, the captured replies and the exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from smtpdiag import ProbeOptions, probe
+from smtpdiag.fakes.rig import Rig
+
+from .conftest import base_args, probe_json, run_cli
+
+
+def rcpt_steps(doc: dict[str, Any], attempt: int = -1) -> list[dict[str, Any]]:
+    return [s for s in doc["attempts"][attempt]["steps"] if s["stage"] == "rcpt"]
+
+
+def commands(doc: dict[str, Any], attempt: int = -1) -> list[str | None]:
+    return [s["command"] for s in doc["attempts"][attempt]["steps"]]
+
+
+def test_existing_mailbox_is_deliverable(rig: Rig) -> None:
+    code, doc = probe_json(rig, "alice@example.test")
+    assert code == 0
+    assert (doc["verdict"], doc["reason"]) == ("deliverable", "accepted")
+    assert doc["schema"] == 1
+    assert doc["mx"]["source"] == "mx"
+    assert doc["mx"]["hosts"] == [
+        {"host": "mx1.example.test", "preference": 10, "addresses": ["127.0.0.2"], "error": None}
+    ]
+    att = doc["attempts"][0]
+    assert att["address"] == "127.0.0.2"
+    assert att["local_address"] == "127.0.0.1"
+    assert "SMTPUTF8" in att["extensions"] and "8BITMIME" in att["extensions"]
+    assert commands(doc) == [
+        None,
+        "EHLO probe.example.test",
+        "MAIL FROM:<>",
+        "RCPT TO:<alice@example.test>",
+        doc["catch_all"] and f"RCPT TO:<{doc['catch_all']['address']}>",
+        "RSET",
+        "QUIT",
+    ]
+    greeting = att["steps"][0]
+    assert greeting["reply"] == {
+        "code": 220, "enhanced": None, "lines": ["mx1.example.test ESMTP Postfix (Debian/GNU)"]
+    }
+    assert greeting["annotation"]["title"] == "Service Ready"
+    assert doc["catch_all"]["tested"] is True
+    assert doc["catch_all"]["accepted"] is False
+    assert doc["catch_all"]["address"].endswith("@example.test")
+    rcpt = rcpt_steps(doc)[0]
+    assert rcpt["reply"]["enhanced"] == "2.1.5"
+    assert rcpt["elapsed_ms"] >= 0
+
+
+def test_unknown_user_is_undeliverable(rig: Rig) -> None:
+    code, doc = probe_json(rig, "nobody@example.test")
+    assert code == 1
+    assert (doc["verdict"], doc["reason"]) == ("undeliverable", "mailbox-unknown")
+    rcpt = rcpt_steps(doc)
+    assert len(rcpt) == 1  # no catch-all check when the address itself was refused
+    assert rcpt[0]["reply"]["code"] == 550
+    assert rcpt[0]["reply"]["enhanced"] == "5.1.1"
+    assert "User unknown" in rcpt[0]["reply"]["lines"][0]
+    assert "does not exist" in doc["summary"]
+
+
+def test_mailbox_full(rig: Rig) -> None:
+    code, doc = probe_json(rig, "full@example.test")
+    assert (code, doc["verdict"], doc["reason"]) == (1, "undeliverable", "mailbox-full")
+
+
+def test_catch_all_server_is_accept_all(rig: Rig) -> None:
+    code, doc = probe_json(rig, "anyone@catchall.example.test")
+    assert code == 0
+    assert (doc["verdict"], doc["reason"]) == ("accept-all", "accepted")
+    assert doc["catch_all"]["accepted"] is True
+
+
+def test_no_catch_all_option_sends_one_rcpt(rig: Rig) -> None:
+    code, doc = probe_json(rig, "--no-catch-all", "anyone@catchall.example.test")
+    assert (code, doc["verdict"]) == (0, "deliverable")
+    assert len(rcpt_steps(doc)) == 1
+    assert doc["catch_all"]["tested"] is False
+
+
+def test_relay_denied(rig: Rig) -> None:
+    code, doc = probe_json(rig, "user@relay.example.test")
+    assert (code, doc["verdict"], doc["reason"]) == (1, "undeliverable", "relay-denied")
+
+
+def test_failover_tries_hosts_in_preference_order(rig: Rig) -> None:
+    code, doc = probe_json(rig, "bob@failover.example.test")
+    assert (code, doc["verdict"]) == (0, "deliverable")
+    hosts = [a["host"] for a in doc["attempts"]]
+    assert hosts == ["down1.example.test", "mx-421.example.test", "mx1.example.test"]
+    first, second, _ = doc["attempts"]
+    assert first["error_kind"] == "network" and "refused" in first["error"]
+    assert first["steps"] == []
+    assert second["steps"][0]["reply"]["code"] == 421
+    assert second["reason"] == "server-error"
+
+
+def test_every_address_of_a_host_is_tried(rig: Rig) -> None:
+    code, doc = probe_json(rig, "ivy@twoaddr.example.test")
+    assert (code, doc["verdict"], doc["reason"]) == (4, "unknown", "network")
+    assert sorted(a["address"] for a in doc["attempts"]) == ["127.0.0.20", "127.0.0.21"]
+    assert all("refused" in a["error"] for a in doc["attempts"])
+
+
+def test_421_greeting_only_host_is_temporary(rig: Rig) -> None:
+    code, doc = probe_json(rig, "user@closing.example.test")
+    assert (code, doc["verdict"], doc["reason"]) == (3, "temporary", "server-error")
+    assert doc["attempts"][0]["steps"][0]["reply"]["enhanced"] == "4.3.2"
+
+
+def test_blocked_client_in_greeting(rig: Rig) -> None:
+    code, doc = probe_json(rig, "user@blocked.example.test")
+    assert (code, doc["verdict"], doc["reason"]) == (1, "undeliverable", "client-blocked")
+
+
+def test_silent_greeting_times_out(rig: Rig) -> None:
+    started = time.monotonic()
+    code, doc = probe_json(rig, "--timeout", "1", "user@silent.example.test")
+    assert time.monotonic() - started < 5
+    assert (code, doc["verdict"], doc["reason"]) == (4, "unknown", "timeout")
+    step = doc["attempts"][0]["steps"][0]
+    assert step["stage"] == "banner" and step["error_kind"] == "timeout"
+
+
+def test_slow_rcpt_reply_times_out(rig: Rig) -> None:
+    started = time.monotonic()
+    code, doc = probe_json(rig, "--timeout", "1", "user@slow.example.test")
+    assert time.monotonic() - started < 5
+    assert (code, doc["verdict"], doc["reason"]) == (4, "unknown", "timeout")
+    assert rcpt_steps(doc)[0]["error_kind"] == "timeout"
+
+
+def test_overall_deadline_bounds_the_probe(rig: Rig) -> None:
+    started = time.monotonic()
+    code, doc = probe_json(rig, "--timeout", "30", "--deadline", "1.5", "user@slow.example.test")
+    assert time.monotonic() - started < 5
+    assert (code, doc["verdict"], doc["reason"]) == (4, "unknown", "timeout")
+
+
+def test_connection_dropped_at_rcpt(rig: Rig) -> None:
+    code, doc = probe_json(rig, "user@drop.example.test")
+    assert (code, doc["verdict"], doc["reason"]) == (4, "unknown", "network")
+    assert rcpt_steps(doc)[0]["error"] == "the server closed the connection without replying"
+
+
+def test_helo_fallback_when_ehlo_is_refused(rig: Rig) -> None:
+    code, doc = probe_json(rig, "user@noehlo.example.test")
+    assert (code, doc["verdict"]) == (0, "deliverable")
+    steps = doc["attempts"][0]["steps"]
+    assert [s["stage"] for s in steps[:3]] == ["banner", "ehlo", "helo"]
+    assert steps[1]["reply"]["code"] == 502
+    assert doc["attempts"][0]["extensions"] == {}
+
+
+def test_starttls_facts_are_recorded(rig: Rig) -> None:
+    code, doc = probe_json(rig, "user@tls.example.test")
+    assert (code, doc["verdict"]) == (0, "deliverable")
+    att = doc["attempts"][0]
+    assert [s["stage"] for s in att["steps"][:4]] == ["banner", "ehlo", "starttls", "ehlo"]
+    tls = att["tls"]
+    assert tls["version"] in ("TLSv1.2", "TLSv1.3")
+    assert tls["cipher"] and tls["cipher_bits"] >= 128
+    assert "DNS:mx-tls.example.test" in tls["sans"]
+    assert tls["subject"].startswith("CN=")
+    assert tls["issuer"] == "CN=smtpdiag fake CA"
+    assert tls["hostname_matches"] is True
+    assert tls["checked_name"] == "mx-tls.example.test"
+    # the fake CA is not in the system store: reported, not fatal
+    assert tls["trusted"] is False and tls["trust_error"]
+    assert "STARTTLS" not in att["extensions"]  # extensions are those seen after TLS
+
+
+def test_starttls_verifies_against_a_given_ca(rig: Rig) -> None:
+    code, doc = probe_json(rig, "--ca-file", str(rig.ca_file), "user@tls.example.test")
+    assert code == 0
+    tls = doc["attempts"][0]["tls"]
+    assert tls["trusted"] is True and tls["trust_error"] is None
+
+
+def test_starttls_never_skips_tls(rig: Rig) -> None:
+    code, doc = probe_json(rig, "--starttls", "never", "user@tls.example.test")
+    assert code == 0
+    att = doc["attempts"][0]
+    assert att["tls"] is None
+    assert "STARTTLS" in att["extensions"]
+    assert "STARTTLS" not in commands(doc)
+
+
+def test_starttls_require_without_offer_fails(rig: Rig) -> None:
+    code, doc = probe_json(rig, "--starttls", "require", "alice@example.test")
+    assert (code, doc["verdict"], doc["reason"]) == (4, "unknown", "tls-required")
+    assert "MAIL FROM:<>" not in commands(doc)
+
+
+def test_starttls_refused_with_454(rig: Rig) -> None:
+    code, doc = probe_json(rig, "user@tls454.example.test")
+    assert (code, doc["verdict"], doc["reason"]) == (4, "unknown", "tls-failed")
+    step = [s for s in doc["attempts"][0]["steps"] if s["stage"] == "starttls"][0]
+    assert step["reply"]["code"] == 454
+
+
+def test_server_requiring_starttls_gets_it(rig: Rig) -> None:
+    code, doc = probe_json(rig, "user@musttls.example.test")
+    assert (code, doc["verdict"]) == (0, "deliverable")
+
+
+def test_server_requiring_starttls_without_it(rig: Rig) -> None:
+    code, doc = probe_json(rig, "--starttls", "never", "user@musttls.example.test")
+    assert (code, doc["verdict"], doc["reason"]) == (1, "undeliverable", "tls-required")
+    mail = [s for s in doc["attempts"][0]["steps"] if s["stage"] == "mail"][0]
+    assert mail["reply"]["code"] == 530
+
+
+def test_sender_rejected_at_mail_from(rig: Rig) -> None:
+    code, doc = probe_json(rig, "--from", "me@sender.test", "user@badsender.example.test")
+    assert (code, doc["verdict"], doc["reason"]) == (1, "undeliverable", "sender-rejected")
+    assert "MAIL FROM:<me@sender.test>" in commands(doc)
+    assert rcpt_steps(doc) == []
+    assert "sender" in doc["summary"]
+
+
+def test_multiline_reply_is_kept_whole(rig: Rig) -> None:
+    code, doc = probe_json(rig, "user@multi.example.test")
+    assert (code, doc["verdict"], doc["reason"]) == (1, "undeliverable", "policy")
+    reply = rcpt_steps(doc)[0]["reply"]
+    assert reply["enhanced"] == "5.7.1"
+    assert len(reply["lines"]) == 3
+    assert reply["lines"][1] == "5.7.1 Please visit https://postmaster.example.test/policy for details"
+
+
+def test_null_mx_connects_nowhere(rig: Rig) -> None:
+    code, doc = probe_json(rig, "user@null.example.test")
+    assert (code, doc["verdict"], doc["reason"]) == (1, "undeliverable", "no-mail-accepted")
+    assert doc["mx"]["source"] == "null"
+    assert doc["attempts"] == []
+
+
+def test_nxdomain_connects_nowhere(rig: Rig) -> None:
+    code, doc = probe_json(rig, "user@nowhere.example.test")
+    assert (code, doc["verdict"], doc["reason"]) == (1, "undeliverable", "domain-unknown")
+    assert doc["attempts"] == []
+
+
+def test_domain_without_mx_or_address_accepts_no_mail(rig: Rig) -> None:
+    code, doc = probe_json(rig, "user@nomail.example.test")
+    assert (code, doc["verdict"], doc["reason"]) == (1, "undeliverable", "no-mail-accepted")
+
+
+def test_implicit_mx(rig: Rig) -> None:
+    code, doc = probe_json(rig, "dan@implicit.example.test")
+    assert (code, doc["verdict"]) == (0, "deliverable")
+    assert doc["mx"]["source"] == "implicit"
+    assert doc["mx"]["hosts"][0]["host"] == "implicit.example.test"
+
+
+def test_mx_host_without_addresses_is_reported_not_replaced(rig: Rig) -> None:
+    code, doc = probe_json(rig, "user@noaddr.example.test")
+    assert (code, doc["verdict"], doc["reason"]) == (4, "unknown", "dns-failure")
+    host = doc["mx"]["hosts"][0]
+    assert host["host"] == "ghost.example.test" and host["addresses"] == []
+    assert "NXDOMAIN" in host["error"]
+    assert doc["attempts"] == []
+
+
+def test_mx_host_without_addresses_is_skipped_for_the_next(rig: Rig) -> None:
+    code, doc = probe_json(rig, "erin@noaddr2.example.test")
+    assert (code, doc["verdict"]) == (0, "deliverable")
+    assert doc["mx"]["hosts"][0]["error"]
+    assert [a["host"] for a in doc["attempts"]] == ["mx1.example.test"]
+
+
+def test_mx_target_behind_cname(rig: Rig) -> None:
+    code, doc = probe_json(rig, "hal@cname.example.test")
+    assert (code, doc["verdict"]) == (0, "deliverable")
+    assert doc["mx"]["hosts"][0]["addresses"] == ["127.0.0.2"]
+
+
+def test_dns_timeout_is_reported(rig: Rig) -> None:
+    started = time.monotonic()
+    code, doc = probe_json(rig, "user@slowdns.example.test")
+    assert time.monotonic() - started < 5
+    assert (code, doc["verdict"], doc["reason"]) == (4, "unknown", "dns-failure")
+    assert "timeout" in doc["mx"]["error"].lower()
+
+
+def test_dns_servfail_is_reported(rig: Rig) -> None:
+    code, doc = probe_json(rig, "user@broken.example.test")
+    assert (code, doc["verdict"], doc["reason"]) == (4, "unknown", "dns-failure")
+    assert "SERVFAIL" in doc["mx"]["error"]
+
+
+def test_dead_resolver_is_a_dns_failure(rig: Rig) -> None:
+    result = run_cli(["probe", "--resolver", "127.0.0.1:9", "--dns-timeout", "0.5",
+                      "--format", "json", "user@example.test"])
+    assert result.exit_code == 4
+    assert '"reason": "dns-failure"' in result.output
+
+
+def test_idn_domain_is_probed_as_a_label(rig: Rig) -> None:
+    code, doc = probe_json(rig, "fay@bücher.example.test")
+    assert (code, doc["verdict"]) == (0, "deliverable")
+    assert doc["domain"] == "xn--bcher-kva.example.test"
+    assert doc["domain_unicode"] == "bücher.example.test"
+    assert "RCPT TO:<fay@xn--bcher-kva.example.test>" in commands(doc)
+    text = run_cli(["probe", *base_args(rig), "fay@bücher.example.test"]).output
+    assert "bücher.example.test = xn--bcher-kva.example.test" in text
+
+
+def test_non_ascii_local_part_without_smtputf8_is_not_sent(rig: Rig) -> None:
+    code, doc = probe_json(rig, "δοκιμή@noutf8.example.test")
+    assert (code, doc["verdict"]) == (1, "undeliverable")
+    assert "SMTPUTF8" in doc["summary"]
+    assert not any(c and c.startswith("RCPT") for c in commands(doc))
+
+
+def test_non_ascii_local_part_with_smtputf8(rig: Rig) -> None:
+    code, doc = probe_json(rig, "δοκιμή@catchall.example.test")
+    assert code == 0
+    assert "MAIL FROM:<> SMTPUTF8" in commands(doc)
+    assert "RCPT TO:<δοκιμή@catchall.example.test>" in commands(doc)
+
+
+def test_all_mx_probes_every_host(rig: Rig) -> None:
+    code, doc = probe_json(rig, "--all-mx", "carol@allmx.example.test")
+    assert code == 0
+    assert [(a["host"], a["verdict"]) for a in doc["attempts"]] == [
+        ("mx1.example.test", "deliverable"),
+        ("mx-all.example.test", "accept-all"),
+    ]
+    assert doc["verdict"] == "deliverable"
+
+
+def test_first_answer_ends_the_search(rig: Rig) -> None:
+    code, doc = probe_json(rig, "carol@allmx.example.test")
+    assert [a["host"] for a in doc["attempts"]] == ["mx1.example.test"]
+
+
+def test_equal_preferences_are_shuffled(rig: Rig) -> None:
+    seen = set()
+    for _ in range(24):
+        result = run_cli(["probe", "--resolver", rig.resolver, "--port", str(rig.smtp_port),
+                          "--no-catch-all", "--format", "json", "gus@equal.example.test"])
+        seen.add(result.output.split('"host": "', 2)[1].split('"')[0])
+        if len(seen) == 2:
+            break
+    assert seen == {"mx1.example.test", "mx-all.example.test"}
+
+
+def test_server_option_skips_mx_lookup(rig: Rig) -> None:
+    result = run_cli(["probe", "--server", f"127.0.0.2:{rig.smtp_port}", "--helo", "p.test",
+                      "--format", "json", "alice@example.test"])
+    assert result.exit_code == 0
+    assert '"source": "server-option"' in result.output
+
+
+def test_ip_literal_is_probed_directly(rig: Rig) -> None:
+    code, doc = probe_json(rig, "alice@[127.0.0.17]")
+    assert code == 0
+    assert doc["mx"]["source"] == "ip-literal"
+    assert doc["attempts"][0]["address"] == "127.0.0.17"
+    assert "RCPT TO:<alice@[127.0.0.17]>" in commands(doc)
+
+
+def test_server_bytes_are_escaped_in_text_output(rig: Rig) -> None:
+    result = run_cli(["probe", *base_args(rig), "user@escape.example.test"])
+    assert result.exit_code == 1
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "\x9b" not in result.output
+    assert "\\x1b[31mNo such user\\x1b]0;owned\\x07 here\\x9b2J" in result.output
+
+
+def test_server_bytes_are_escaped_in_json_output(rig: Rig) -> None:
+    result = run_cli(["probe", *base_args(rig), "--format", "json", "user@escape.example.test"])
+    assert "\x1b" not in result.output and "\x9b" not in result.output
+    assert "\\u001b[31mNo such user" in result.output
+
+
+def test_several_addresses_give_json_lines_and_worst_exit_code(rig: Rig) -> None:
+    result = run_cli(["probe", *base_args(rig), "--format", "json", "alice@example.test",
+                      "nobody@example.test", "user@closing.example.test"])
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 3
+    assert [line.count('"schema": 1') for line in lines] == [1, 1, 1]
+    assert result.exit_code == 1
+
+
+def test_text_output_has_transcript_and_verdict(rig: Rig) -> None:
+    result = run_cli(["probe", *base_args(rig), "nobody@example.test"])
+    out = result.output
+    assert "-> RCPT TO:<nobody@example.test>" in out
+    assert "<- 550 5.1.1 <nobody@example.test>: Recipient address rejected" in out
+    assert "Mailbox Not Found" in out
+    assert "Verdict: undeliverable   reason: mailbox-unknown" in out
+    assert "\x1b[" not in out  # --no-color
+
+
+def test_color_flag_colours_output(rig: Rig) -> None:
+    args = [a for a in base_args(rig) if a != "--no-color"]
+    result = run_cli(["probe", *args, "--color", "alice@example.test"])
+    assert "\x1b[32m" in result.output
+
+
+def test_python_api_returns_the_same_data(rig: Rig) -> None:
+    opts = ProbeOptions(resolvers=(rig.resolver,), port=rig.smtp_port, helo="api.test",
+                        timeout=3, shuffle=False)
+    result = asyncio.run(probe("nobody@example.test", opts))
+    assert (result.verdict, result.reason) == ("undeliverable", "mailbox-unknown")
+    step = result.diagnosis.deciding
+    assert step is not None and step.reply is not None and step.reply.code == 550
+    result2 = asyncio.run(probe("alice@example.test", resolvers=(rig.resolver,),
+                                port=rig.smtp_port, helo="api.test"))
+    assert result2.verdict == "deliverable"
+
+
+def test_no_data_or_bdat_is_ever_sent(rig: Rig) -> None:
+    for address in ("alice@example.test", "anyone@catchall.example.test",
+                    "user@tls.example.test"):
+        run_cli(["probe", *base_args(rig), address])
+    sent = [c.split(" ")[0] for log in rig.logs.values() for c in log.commands]
+    assert sent, "the servers saw commands"
+    assert not {"DATA", "BDAT"} & set(sent)
+    assert set(sent) <= {"EHLO", "HELO", "STARTTLS", "MAIL", "RCPT", "RSET", "QUIT"}
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["user@example.com\r\nDATA"], "CR"),
+        (["<user@example.com>"], "'<'"),
+        (["nodomain"], "no '@'"),
+        (["--port", "0", "a@example.test"], "--port"),
+        (["--timeout", "-1", "a@example.test"], "--timeout"),
+        (["--helo", "bad name!", "a@example.test"], "--helo"),
+        (["--from", "not-an-address", "a@example.test"], "no '@'"),
+        (["--resolver", "dns.example", "a@example.test"], "IP address"),
+        (["--source-address", "nope", "a@example.test"], "--source-address"),
+        (["--server", "mx:99999", "a@example.test"], "port"),
+    ],
+)
+def test_bad_input_is_refused_before_anything_is_sent(
+    rig: Rig, args: list[str], fragment: str
+) -> None:
+    before = sum(log.connections for log in rig.logs.values())
+    dns_before = len(rig.dns.queries) if rig.dns else 0
+    result = CliRunnerWithStderr.invoke(["probe", "--resolver", rig.resolver, *args])
+    assert result.exit_code == 2
+    assert fragment in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr + result.stdout
+    assert sum(log.connections for log in rig.logs.values()) == before
+    assert (len(rig.dns.queries) if rig.dns else 0) == dns_before
+
+
+class CliRunnerWithStderr:
+    @staticmethod
+    def invoke(args: list[str]) -> Any:
+        from click.testing import CliRunner
+
+        from smtpdiag.cli import main
+
+        return CliRunner().invoke(main, args, catch_exceptions=False)
