@@ -9,7 +9,9 @@ are NOT imported by ``--version`` and ``--help``.
 Usage:
     python bench/importcheck.py                   # --version and --help, checked
     python bench/importcheck.py --top 15 --repeat 5
-    python bench/importcheck.py --code "import smtpdiag.probe"   # any import, unchecked
+    python bench/importcheck.py --code "import smtpdiag.cli"     # any code, unchecked
+    python bench/importcheck.py --run "probe --server 127.0.0.1:PORT user@bench.test"
+                                  # any smtpdiag command line, unchecked
 
 Exit status: 0 if no heavy module was imported by --version/--help, 1 otherwise.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import subprocess
 import sys
 
@@ -32,7 +35,7 @@ _LINE = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)\s*$")
 
 def importtime(python: str, argv: list[str]) -> dict[str, tuple[int, int, int]]:
     """Run python -X importtime argv; return {module: (self_us, cumulative_us, depth)}."""
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="")
+    env = dict(os.environ)
     env.pop("PYTHONIMPORTTIME", None)
     proc = subprocess.run([python, "-X", "importtime", *argv], capture_output=True, text=True,
                           env=env, timeout=60, stdin=subprocess.DEVNULL)
@@ -86,6 +89,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5, help="runs per command, best kept (5)")
     ap.add_argument("--code", action="append", default=[],
                     help="also report `python -c CODE` (informational, not checked)")
+    ap.add_argument("--run", action="append", default=[], metavar="ARGS",
+                    help="also report `python -m smtpdiag ARGS` (informational, not checked)")
     args = ap.parse_args()
 
     failed = False
@@ -102,9 +107,11 @@ def main() -> int:
             print(f"OK: `{flag}` imports none of {', '.join(FORBIDDEN)}"
                   + (f" (but it does import {', '.join(others)})" if others else
                      f" (nor {', '.join(h for h in HEAVY if h not in FORBIDDEN)})") + "\n")
-    for code in args.code:
-        mods = best_of(args.python, ["-c", code], args.repeat)
-        report(f"`python -X importtime -c {code!r}`", mods, args.top)
+    extra = [(["-c", code], f"-c {code!r}") for code in args.code]
+    extra += [(["-m", "smtpdiag", *shlex.split(a)], f"-m smtpdiag {a}") for a in args.run]
+    for argv, label in extra:
+        mods = best_of(args.python, argv, args.repeat)
+        report(f"`python -X importtime {label}`", mods, args.top)
         print("heavy modules imported: "
               + (", ".join(sorted({m.split('.')[0] for m in heavy_present(mods, HEAVY)}))
                  or "none") + "\n")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark smtpdiag start-up and one loopback probe against swaks, with hyperfine.
 #
-#   bash bench/run.sh            # writes bench/results.md (about 1-2 minutes)
+#   bash bench/run.sh            # writes bench/results.md (about 1.5 minutes)
 #
 # Env: PYTHON   interpreter of the venv holding smtpdiag (default /tmp/venv/bin/python)
 #      RUNS     timed runs per command (default 30); WARMUP (default 3)
@@ -31,7 +31,7 @@ cleanup() {
     local rc=$?
     if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
         kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
+        for _ in $(seq 1 25); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
         kill -KILL "$SERVER_PID" 2>/dev/null || true
     fi
     rm -rf "$TMP"
@@ -61,7 +61,6 @@ echo "fake MX on 127.0.0.1:$SMTP_PORT, fake DNS on $RESOLVER (pid $SERVER_PID)"
 
 # 2. The commands.
 ADDR="user@bench.test"
-PROBE="$SMTPDIAG probe --helo bench.test --no-color"
 declare -a STARTUP=(
     "$PYTHON -S -c pass"
     "$PYTHON -c pass"
@@ -70,13 +69,16 @@ declare -a STARTUP=(
     "$PYTHON -c 'import smtpdiag.cli'"
     "swaks --version"
 )
+# swaks: --from '<>' is its null sender (MAIL FROM:<>, as smtpdiag sends by default);
+# --from '' would make swaks prompt, then fall back to user@host.
+# hyperfine --shell=none passes "<>" to swaks as is (no shell redirection).
 declare -a PROBES=(
     "swaks --quit-after RCPT --server 127.0.0.1 --port $SMTP_PORT --to $ADDR --from <> --helo bench.test"
-    "$PROBE --server 127.0.0.1:$SMTP_PORT --no-catch-all $ADDR"
-    "$PROBE --server 127.0.0.1:$SMTP_PORT $ADDR"
-    "$PROBE --server 127.0.0.1:$SMTP_PORT --format json $ADDR"
-    "$PROBE --resolver $RESOLVER --port $SMTP_PORT --no-catch-all $ADDR"
-    "$PROBE --resolver $RESOLVER --port $SMTP_PORT $ADDR"
+    "$SMTPDIAG probe --server 127.0.0.1:$SMTP_PORT --no-catch-all --helo bench.test $ADDR"
+    "$SMTPDIAG probe --server 127.0.0.1:$SMTP_PORT --helo bench.test $ADDR"
+    "$SMTPDIAG probe --server 127.0.0.1:$SMTP_PORT --helo bench.test --format json $ADDR"
+    "$SMTPDIAG probe --resolver $RESOLVER --port $SMTP_PORT --no-catch-all --helo bench.test $ADDR"
+    "$SMTPDIAG probe --resolver $RESOLVER --port $SMTP_PORT --helo bench.test $ADDR"
 )
 
 # 3. Sanity check: every probe command succeeds once and reaches RCPT TO.
@@ -100,13 +102,33 @@ bench() {  # bench <title> <export-name> <commands...>
 bench "Start-up (no network)" startup "${STARTUP[@]}"
 bench "One probe of the loopback fake MX (up to RCPT TO, never DATA)" probe "${PROBES[@]}"
 
-# 5. Stop the server; it exits 1 if any probe sent DATA/BDAT.
+# 5. Where the time goes: phases of one probe, and the imports.
+import_rc=0
+{
+    echo "### Phases of one \`smtpdiag probe\` (bench/phases.py)"; echo
+    echo "With \`--server 127.0.0.1:SMTP_PORT --no-catch-all\`:"; echo
+    timeout -k 5 "$(remaining)" "$PYTHON" "$HERE/phases.py" --python "$PYTHON" \
+        --server "127.0.0.1:$SMTP_PORT" --runs 15
+    echo; echo "With \`--resolver 127.0.0.1:DNSPORT --port SMTP_PORT\` (MX lookup, catch-all on):"; echo
+    timeout -k 5 "$(remaining)" "$PYTHON" "$HERE/phases.py" --python "$PYTHON" \
+        --resolver "$RESOLVER" --port "$SMTP_PORT" --catch-all --runs 15
+    echo
+    echo "### Imports (bench/importcheck.py, best of 5 runs each)"; echo
+    timeout -k 5 "$(remaining)" "$PYTHON" "$HERE/importcheck.py" --python "$PYTHON" \
+        --code "import smtpdiag.cli" \
+        --run "probe --server 127.0.0.1:$SMTP_PORT --no-catch-all --helo bench.test $ADDR" \
+        | sed 's/^## /#### /' || import_rc=$?
+} >>"$TMP/tables.md"
+
+# 6. Stop the server (bounded wait); it exits 1 if any probe sent DATA/BDAT.
 kill -TERM "$SERVER_PID"
-server_rc=0; wait "$SERVER_PID" || server_rc=$?
-SERVER_PID=""
+for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
+server_rc=0; kill -0 "$SERVER_PID" 2>/dev/null && server_rc=124
+[ "$server_rc" -eq 0 ] && { wait "$SERVER_PID" || server_rc=$?; }
+[ "$server_rc" -eq 124 ] || SERVER_PID=""
 if [ "$server_rc" -ne 0 ]; then echo "run.sh: fake server exit $server_rc" >&2; cat "$TMP/serve.err" >&2; exit 1; fi
 
-# 6. results.md: environment, then the tables (ports replaced by placeholders).
+# 7. results.md: environment, then the tables (ports replaced by placeholders).
 {
     echo "# smtpdiag benchmark results"
     echo
@@ -118,6 +140,10 @@ if [ "$server_rc" -ne 0 ]; then echo "run.sh: fake server exit $server_rc" >&2; 
     echo "- SMTP_PORT / DNSPORT are the random loopback ports of that run"
     echo
     sed -e "s/127\.0\.0\.1:$SMTP_PORT/127.0.0.1:SMTP_PORT/g" -e "s/--port $SMTP_PORT/--port SMTP_PORT/g" \
-        -e "s/$RESOLVER/127.0.0.1:DNSPORT/g" -e "s#$(dirname "$PYTHON")/##g" "$TMP/tables.md"
+        -e "s/$RESOLVER/127.0.0.1:DNSPORT/g" -e "s#$(dirname "$PYTHON")/##g" \
+        -e "s#$HERE/#bench/#g" "$TMP/tables.md"
 } >"$OUT"
 echo "wrote $OUT in ${SECONDS}s"
+if [ "$import_rc" -ne 0 ]; then
+    echo "run.sh: importcheck: --version/--help import a heavy module (see $OUT)" >&2; exit 1
+fi

@@ -108,7 +108,9 @@ def normalize_domain(domain: str) -> tuple[str, str]:
 
             a_label = idna.encode(name, uts46=True).decode("ascii")
         except idna.IDNAError as exc:
-            raise AddressError(f"{domain!r} is not a valid internationalised domain: {exc}") from None
+            raise AddressError(
+                f"{domain!r} is not a valid internationalised domain: {exc}"
+            ) from None
     _check_ldh(domain, a_label)
     u_label = a_label
     if "xn--" in a_label:

@@ -65,13 +65,17 @@ def _rules() -> _Rules:
     return _Rules(text=text, stage_defaults=stage_defaults, generic_enhanced=generic)
 
 
-def classify(code: int | None, enhanced: str | None, text: str, stage: str | None) -> Classification:
+def classify(
+    code: int | None, enhanced: str | None, text: str, stage: str | None
+) -> Classification:
     """Classify a reply. ``code`` may be None for a text without one. Never raises."""
     text = text[:MAX_TEXT]
     if enhanced is None:
         enhanced = find_enhanced(text)
-    klass = str(code)[0] if code is not None and 200 <= code < 600 else (
-        enhanced[0] if enhanced else ""
+    klass = (
+        str(code)[0]
+        if code is not None and 200 <= code < 600
+        else (enhanced[0] if enhanced else "")
     )
     if klass in ("2", "3"):
         return Classification("accepted", "high", f"{code or enhanced} is a positive reply")
@@ -94,7 +98,9 @@ def classify(code: int | None, enhanced: str | None, text: str, stage: str | Non
     if enhanced is not None:
         entry = cat.enhanced(enhanced)
         if entry is not None and entry.reason:
-            return Classification(entry.reason, "medium", f"enhanced code {enhanced} ({entry.title})")
+            return Classification(
+                entry.reason, "medium", f"enhanced code {enhanced} ({entry.title})"
+            )
     if code is not None:
         entry = cat.basic(code)
         if entry is not None and entry.reason:

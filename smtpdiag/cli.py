@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -67,7 +67,9 @@ def _use_colour(flag: bool | None) -> bool:
     return sys.stdout.isatty()
 
 
-def _float_option(*names: str, default: float, help: str) -> Any:
+def _float_option(
+    *names: str, default: float, help: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option(*names, type=float, default=default, show_default=True, help=help)
 
 
@@ -86,31 +88,67 @@ def main() -> None:
 
 @main.command(epilog=EXIT_CODES_HELP)
 @click.argument("addresses", nargs=-1, required=True, metavar="ADDRESS...")
-@click.option("--from", "mail_from", default="", metavar="ADDRESS",
-              help="MAIL FROM address. Default: the null sender <>.")
-@click.option("--helo", metavar="NAME", help="Name to send in EHLO/HELO. Default: this host's FQDN.")
+@click.option(
+    "--from",
+    "mail_from",
+    default="",
+    metavar="ADDRESS",
+    help="MAIL FROM address. Default: the null sender <>.",
+)
+@click.option(
+    "--helo", metavar="NAME", help="Name to send in EHLO/HELO. Default: this host's FQDN."
+)
 @click.option("--server", metavar="HOST[:PORT]", help="Talk to this server; skip the MX lookup.")
 @click.option("--port", type=int, default=25, show_default=True, help="SMTP port of the MX hosts.")
-@click.option("--resolver", "resolvers", multiple=True, metavar="IP[:PORT]",
-              help="DNS server to ask (repeatable). Default: the system resolver.")
+@click.option(
+    "--resolver",
+    "resolvers",
+    multiple=True,
+    metavar="IP[:PORT]",
+    help="DNS server to ask (repeatable). Default: the system resolver.",
+)
 @_float_option("--dns-timeout", default=5.0, help="Seconds to wait for each DNS query.")
 @_float_option("--timeout", default=30.0, help="Seconds to wait for each SMTP reply.")
 @_float_option("--deadline", default=120.0, help="Seconds for the whole probe of one address.")
 @click.option("-4", "ipv4", is_flag=True, help="Connect over IPv4 only.")
 @click.option("-6", "ipv6", is_flag=True, help="Connect over IPv6 only.")
 @click.option("--source-address", metavar="IP", help="Local address to connect from.")
-@click.option("--starttls", type=click.Choice(["auto", "require", "never"]), default="auto",
-              show_default=True, help="Use STARTTLS when offered, insist on it, or never.")
-@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
-              help="Verify TLS certificates against this CA bundle instead of the system's.")
-@click.option("--catch-all/--no-catch-all", default=True, show_default=True,
-              help="Also try a random address in the same domain to detect catch-all servers.")
-@click.option("--all-mx", is_flag=True, help="Probe every MX host, not just the first that answers.")
+@click.option(
+    "--starttls",
+    type=click.Choice(["auto", "require", "never"]),
+    default="auto",
+    show_default=True,
+    help="Use STARTTLS when offered, insist on it, or never.",
+)
+@click.option(
+    "--ca-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Verify TLS certificates against this CA bundle instead of the system's.",
+)
+@click.option(
+    "--catch-all/--no-catch-all",
+    default=True,
+    show_default=True,
+    help="Also try a random address in the same domain to detect catch-all servers.",
+)
+@click.option(
+    "--all-mx", is_flag=True, help="Probe every MX host, not just the first that answers."
+)
 @click.option("--no-shuffle", is_flag=True, help="Keep MX hosts of equal preference in DNS order.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="text: annotated transcript. json: one object per address.")
-@click.option("--color/--no-color", "color", default=None,
-              help="Colour the transcript. Default: only on a terminal, and never with NO_COLOR.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: annotated transcript. json: one object per address.",
+)
+@click.option(
+    "--color/--no-color",
+    "color",
+    default=None,
+    help="Colour the transcript. Default: only on a terminal, and never with NO_COLOR.",
+)
 def probe(
     addresses: tuple[str, ...],
     mail_from: str,
@@ -144,7 +182,7 @@ def probe(
     from .addresses import parse_address
     from .prober import ProbeOptions, check_options
 
-    families = (4, 6)
+    families: tuple[int, ...] = (4, 6)
     if ipv4 and not ipv6:
         families = (4,)
     elif ipv6 and not ipv4:
@@ -216,8 +254,9 @@ def _print_results(results: Sequence[ProbeResult], fmt: str, colour: bool) -> No
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @click.option("--color/--no-color", "color", default=None, help="Colour the transcripts.")
 def demo(fmt: str, color: bool | None) -> None:
     """Run probes against built-in fake DNS and mail servers on loopback (no network).

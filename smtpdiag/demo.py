@@ -58,7 +58,9 @@ def run_demo(fmt: str = "text", colour: bool = False) -> int:
         click.echo(render.render_text(result, style), color=colour)
         click.echo("")
     if forbidden:
-        failures.append(f"a fake server received {', '.join(forbidden)}: a probe must never send it")
+        failures.append(
+            f"a fake server received {', '.join(forbidden)}: a probe must never send it"
+        )
     if fmt != "json":
         click.echo(
             f"Demo: {len(results) - len(failures)} of {len(results)} scenarios gave the expected "

@@ -48,8 +48,7 @@ def make_resolver(config: DnsConfig) -> dns.asyncresolver.Resolver:
             resolver = dns.asyncresolver.Resolver()
         except dns.resolver.NoResolverConfiguration:
             raise UsageError(
-                "no DNS resolver configured on this machine (/etc/resolv.conf): "
-                "pass --resolver IP"
+                "no DNS resolver configured on this machine (/etc/resolv.conf): pass --resolver IP"
             ) from None
     resolver.timeout = config.timeout
     resolver.lifetime = config.timeout

@@ -70,8 +70,11 @@ def check_options(opts: ProbeOptions) -> None:
     """Raise UsageError for option values a probe cannot run with."""
     if not 0 < opts.port < 65536:
         raise UsageError(f"--port {opts.port}: must be from 1 to 65535")
-    for name, value in (("--timeout", opts.timeout), ("--dns-timeout", opts.dns_timeout),
-                        ("--deadline", opts.deadline)):
+    for name, value in (
+        ("--timeout", opts.timeout),
+        ("--dns-timeout", opts.dns_timeout),
+        ("--deadline", opts.deadline),
+    ):
         if not value > 0 or value > 3600:
             raise UsageError(f"{name} {value}: must be more than 0 and at most 3600 seconds")
     if opts.starttls not in ("auto", "require", "never"):
@@ -93,8 +96,9 @@ def check_options(opts: ProbeOptions) -> None:
         try:
             ipaddress.ip_address(opts.source_address)
         except ValueError:
-            raise UsageError(f"--source-address {opts.source_address!r}: give an IP address") \
-                from None
+            raise UsageError(
+                f"--source-address {opts.source_address!r}: give an IP address"
+            ) from None
     if not opts.families:
         raise UsageError("-4 and -6 together leave no address family")
 
@@ -104,8 +108,9 @@ def random_local_part() -> str:
     return f"smtpdiag-nonexistent-{secrets.token_hex(6)}"
 
 
-async def probe(address: str | Address, options: ProbeOptions | None = None,
-                **kwargs: object) -> ProbeResult:
+async def probe(
+    address: str | Address, options: ProbeOptions | None = None, **kwargs: object
+) -> ProbeResult:
     """Probe one address: the async API behind ``smtpdiag probe``.
 
     ``options`` or keyword arguments (the fields of :class:`ProbeOptions`) shape the
@@ -120,8 +125,9 @@ async def probe(address: str | Address, options: ProbeOptions | None = None,
     return await _probe(addr, opts)
 
 
-async def probe_many(addresses: Sequence[str | Address], options: ProbeOptions | None = None,
-                     concurrency: int = 4) -> list[ProbeResult]:
+async def probe_many(
+    addresses: Sequence[str | Address], options: ProbeOptions | None = None, concurrency: int = 4
+) -> list[ProbeResult]:
     """Probe several addresses, a few at a time; results keep the input order."""
     opts = options or ProbeOptions()
     check_options(opts)
@@ -179,8 +185,12 @@ async def _probe(addr: Address, opts: ProbeOptions) -> ProbeResult:
         catch_all=catch_all,
         started_at=started_wall.isoformat(timespec="seconds"),
         elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
-        options=(("helo", helo), ("mail_from", opts.mail_from), ("port", str(port)),
-                 ("starttls", opts.starttls)),
+        options=(
+            ("helo", helo),
+            ("mail_from", opts.mail_from),
+            ("port", str(port)),
+            ("starttls", opts.starttls),
+        ),
     )
 
 

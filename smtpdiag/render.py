@@ -61,8 +61,12 @@ def _step_json(step: Step) -> dict[str, Any]:
         "error_kind": step.error_kind,
         "annotation": None
         if ann is None
-        else {"title": ann.title, "meaning": ann.meaning, "reason": ann.reason,
-              "evidence": ann.evidence},
+        else {
+            "title": ann.title,
+            "meaning": ann.meaning,
+            "reason": ann.reason,
+            "evidence": ann.evidence,
+        },
     }
 
 
@@ -120,8 +124,12 @@ def to_dict(result: ProbeResult) -> dict[str, Any]:
             "source": result.mx.source,
             "error": result.mx.error,
             "hosts": [
-                {"host": h.host, "preference": h.preference, "addresses": list(h.addresses),
-                 "error": h.error}
+                {
+                    "host": h.host,
+                    "preference": h.preference,
+                    "addresses": list(h.addresses),
+                    "error": h.error,
+                }
                 for h in result.mx.hosts
             ],
         },
@@ -201,8 +209,9 @@ def render_step(step: Step, style: Style = plain) -> list[str]:
             timing = f"  ({step.elapsed_ms:g} ms)" if i == len(lines) - 1 else ""
             out.append(style(f"<- {escape(line)}", role) + style(timing, "dim"))
     if step.error is not None:
-        out.append(style(f"!! {escape(step.error)}", "bad") + style(
-            f"  ({step.elapsed_ms:g} ms)", "dim"))
+        out.append(
+            style(f"!! {escape(step.error)}", "bad") + style(f"  ({step.elapsed_ms:g} ms)", "dim")
+        )
     if step.annotation is not None:
         ann = step.annotation
         line = f"   {escape(ann.title)}: {escape(ann.meaning)}"
@@ -213,8 +222,10 @@ def render_step(step: Step, style: Style = plain) -> list[str]:
 
 
 def _tls_lines(tls: TlsInfo) -> list[str]:
-    lines = [f"   TLS {tls.version or '?'}, {tls.cipher or '?'}"
-             + (f" ({tls.cipher_bits} bits)" if tls.cipher_bits else "")]
+    lines = [
+        f"   TLS {tls.version or '?'}, {tls.cipher or '?'}"
+        + (f" ({tls.cipher_bits} bits)" if tls.cipher_bits else "")
+    ]
     if tls.subject is not None:
         lines.append(f"   certificate: {tls.subject}; issuer: {tls.issuer}")
         lines.append(f"   valid {tls.not_before} to {tls.not_after}")
@@ -298,9 +309,11 @@ def render_verdict(result: ProbeResult, style: Style = plain) -> list[str]:
     ]
     ca = result.catch_all
     if ca.tested:
-        state = {True: "accepted (catch-all: a 'yes' proves nothing)",
-                 False: "rejected (good: the server checks mailboxes)",
-                 None: "no clear answer"}[ca.accepted]
+        state = {
+            True: "accepted (catch-all: a 'yes' proves nothing)",
+            False: "rejected (good: the server checks mailboxes)",
+            None: "no clear answer",
+        }[ca.accepted]
         out.append(f"  catch-all check: {escape(ca.address or '')} {state}")
     deciding = result.diagnosis.deciding
     if deciding is not None and deciding.reply is not None and deciding.annotation is not None:

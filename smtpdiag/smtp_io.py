@@ -10,6 +10,7 @@ exception.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 import warnings
@@ -135,7 +136,9 @@ class _Session:
         except ssl.SSLError as exc:
             return self.record(stage, line, started, None, f"TLS error: {exc}", "tls-failed")
         except (OSError, smtp_errors.SMTPException, ValueError, RuntimeError) as exc:
-            return self.record(stage, line, started, None, f"{type(exc).__name__}: {exc}", "network")
+            return self.record(
+                stage, line, started, None, f"{type(exc).__name__}: {exc}", "network"
+            )
         return self.record(stage, line, started, make_reply(resp.code, resp.message))
 
     # -- the conversation ----------------------------------------------------------------
@@ -180,19 +183,22 @@ class _Session:
             resp = await self.smtp.connect(timeout=timeout)
         except smtp_errors.SMTPConnectTimeoutError as exc:
             if "ready message" in str(exc):
-                self.record("banner", None, started, None, f"no greeting within {timeout:g}s",
-                            "timeout")
-                self.fail(f"connected, but the server sent no greeting within {timeout:g}s",
-                          "timeout")
-            self.fail(f"connection to {self.address} port {self.port} timed out after "
-                      f"{timeout:g}s", "timeout")
+                self.record(
+                    "banner", None, started, None, f"no greeting within {timeout:g}s", "timeout"
+                )
+                self.fail(
+                    f"connected, but the server sent no greeting within {timeout:g}s", "timeout"
+                )
+            self.fail(
+                f"connection to {self.address} port {self.port} timed out after {timeout:g}s",
+                "timeout",
+            )
         except smtp_errors.SMTPConnectResponseError as exc:
             if exc.code < 0:
                 self.record("banner", None, started, None, _bad_reply(exc), "protocol-error")
                 self.fail("the greeting was not a valid SMTP reply", "protocol-error")
             self.record("banner", None, started, make_reply(exc.code, exc.message))
-            self.fail(f"the server refused the session in its greeting ({exc.code})",
-                      "greeting")
+            self.fail(f"the server refused the session in its greeting ({exc.code})", "greeting")
         except smtp_errors.SMTPResponseException as exc:
             self.record("banner", None, started, None, _bad_reply(exc), "protocol-error")
             self.fail("the greeting was not a valid SMTP reply", "protocol-error")
@@ -232,8 +238,10 @@ class _Session:
         if not offered:
             if mode == "require":
                 await self.quit()
-                self.fail("the server does not offer STARTTLS and --starttls require is set",
-                          "tls-required")
+                self.fail(
+                    "the server does not offer STARTTLS and --starttls require is set",
+                    "tls-required",
+                )
             return
         smtp = self.smtp
         assert smtp is not None
@@ -266,18 +274,21 @@ class _Session:
             self.fail(f"TLS session unusable after the handshake: {exc}", "tls-failed")
         step = await self.command("ehlo", f"EHLO {self.opts.helo}", lambda t: smtp.ehlo(timeout=t))
         if step.reply is None or step.reply.code != 250:
-            self.fail(step.error or "the server did not accept EHLO after STARTTLS",
-                      _kind(step, "ehlo"))
-        self.extensions = parse_extensions(step.reply)
+            self.fail(
+                step.error or "the server did not accept EHLO after STARTTLS", _kind(step, "ehlo")
+            )
+        if step.reply is not None:
+            self.extensions = parse_extensions(step.reply)
 
     async def mail(self, recipients: Sequence[Recipient]) -> bool:
         params = ""
-        if any(r.needs_smtputf8 for r in recipients) or not self.opts.mail_from.isascii():
-            if any(name == "SMTPUTF8" for name, _ in self.extensions):
-                params = " SMTPUTF8"
+        wants_utf8 = any(r.needs_smtputf8 for r in recipients) or not self.opts.mail_from.isascii()
+        if wants_utf8 and any(name == "SMTPUTF8" for name, _ in self.extensions):
+            params = " SMTPUTF8"
         step = await self.command("mail", f"MAIL FROM:<{self.opts.mail_from}>{params}")
         if step.reply is None:
             self.fail(step.error or "no reply to MAIL FROM", _kind(step))
+            return False
         return step.reply.code // 100 == 2
 
     async def rcpt(self, rcpt: Recipient) -> Step:
@@ -311,10 +322,8 @@ class _Session:
         smtp = self.smtp
         if smtp is None or not smtp.is_connected:
             return
-        try:
+        with contextlib.suppress(_Stop):
             await self.command("quit", "QUIT")
-        except _Stop:
-            pass
 
     def close(self) -> None:
         if self.smtp is not None:

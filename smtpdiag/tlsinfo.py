@@ -7,6 +7,7 @@ reported. Only imported when a STARTTLS handshake completed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import ssl
@@ -19,6 +20,8 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 
 from .model import TlsInfo
 
+_ENCODING_DER = 1  # _ssl.ENCODING_DER; the ssl module does not re-export it
+
 
 def client_context() -> ssl.SSLContext:
     """A client context that completes any handshake; trust is checked separately."""
@@ -28,10 +31,8 @@ def client_context() -> ssl.SSLContext:
     with warnings.catch_warnings():  # report old servers instead of failing on them
         warnings.simplefilter("ignore", DeprecationWarning)
         ctx.minimum_version = ssl.TLSVersion.TLSv1
-    try:
+    with contextlib.suppress(ssl.SSLError):  # depends on the OpenSSL build
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-    except ssl.SSLError:  # pragma: no cover - depends on the OpenSSL build
-        pass
     return ctx
 
 
@@ -45,7 +46,7 @@ def peer_chain(ssl_object: Any) -> list[bytes]:
     if getter is not None:
         try:
             for cert in getter() or []:
-                der = cert if isinstance(cert, bytes) else cert.public_bytes(ssl.ENCODING_DER)
+                der = cert if isinstance(cert, bytes) else cert.public_bytes(_ENCODING_DER)
                 chain.append(der)
         except Exception:
             chain = []
@@ -170,7 +171,8 @@ def _sans(cert: x509.Certificate) -> tuple[str, ...]:
 def _verify(
     leaf: x509.Certificate, intermediates: Sequence[bytes], sans: Sequence[str], cafile: str | None
 ) -> tuple[bool | None, str | None]:
-    from cryptography.x509.verification import DNSName, IPAddress, PolicyBuilder, VerificationError
+    from cryptography.x509 import DNSName, IPAddress
+    from cryptography.x509.verification import PolicyBuilder, VerificationError
 
     store = _system_store(cafile)
     if store is None:

@@ -35,11 +35,16 @@ def _no_data_ever(request: pytest.FixtureRequest) -> Iterator[None]:
 
 def base_args(rig: Rig) -> list[str]:
     return [
-        "--resolver", rig.resolver,
-        "--port", str(rig.smtp_port),
-        "--helo", "probe.example.test",
-        "--timeout", "3",
-        "--dns-timeout", "1",
+        "--resolver",
+        rig.resolver,
+        "--port",
+        str(rig.smtp_port),
+        "--helo",
+        "probe.example.test",
+        "--timeout",
+        "3",
+        "--dns-timeout",
+        "1",
         "--no-shuffle",
         "--no-color",
     ]

@@ -50,7 +50,9 @@ def test_existing_mailbox_is_deliverable(rig: Rig) -> None:
     ]
     greeting = att["steps"][0]
     assert greeting["reply"] == {
-        "code": 220, "enhanced": None, "lines": ["mx1.example.test ESMTP Postfix (Debian/GNU)"]
+        "code": 220,
+        "enhanced": None,
+        "lines": ["mx1.example.test ESMTP Postfix (Debian/GNU)"],
     }
     assert greeting["annotation"]["title"] == "Service Ready"
     assert doc["catch_all"]["tested"] is True
@@ -209,7 +211,7 @@ def test_starttls_require_without_offer_fails(rig: Rig) -> None:
 def test_starttls_refused_with_454(rig: Rig) -> None:
     code, doc = probe_json(rig, "user@tls454.example.test")
     assert (code, doc["verdict"], doc["reason"]) == (4, "unknown", "tls-failed")
-    step = [s for s in doc["attempts"][0]["steps"] if s["stage"] == "starttls"][0]
+    step = next(s for s in doc["attempts"][0]["steps"] if s["stage"] == "starttls")
     assert step["reply"]["code"] == 454
 
 
@@ -221,7 +223,7 @@ def test_server_requiring_starttls_gets_it(rig: Rig) -> None:
 def test_server_requiring_starttls_without_it(rig: Rig) -> None:
     code, doc = probe_json(rig, "--starttls", "never", "user@musttls.example.test")
     assert (code, doc["verdict"], doc["reason"]) == (1, "undeliverable", "tls-required")
-    mail = [s for s in doc["attempts"][0]["steps"] if s["stage"] == "mail"][0]
+    mail = next(s for s in doc["attempts"][0]["steps"] if s["stage"] == "mail")
     assert mail["reply"]["code"] == 530
 
 
@@ -239,7 +241,9 @@ def test_multiline_reply_is_kept_whole(rig: Rig) -> None:
     reply = rcpt_steps(doc)[0]["reply"]
     assert reply["enhanced"] == "5.7.1"
     assert len(reply["lines"]) == 3
-    assert reply["lines"][1] == "5.7.1 Please visit https://postmaster.example.test/policy for details"
+    assert (
+        reply["lines"][1] == "5.7.1 Please visit https://postmaster.example.test/policy for details"
+    )
 
 
 def test_null_mx_connects_nowhere(rig: Rig) -> None:
@@ -304,8 +308,18 @@ def test_dns_servfail_is_reported(rig: Rig) -> None:
 
 
 def test_dead_resolver_is_a_dns_failure(rig: Rig) -> None:
-    result = run_cli(["probe", "--resolver", "127.0.0.1:9", "--dns-timeout", "0.5",
-                      "--format", "json", "user@example.test"])
+    result = run_cli(
+        [
+            "probe",
+            "--resolver",
+            "127.0.0.1:9",
+            "--dns-timeout",
+            "0.5",
+            "--format",
+            "json",
+            "user@example.test",
+        ]
+    )
     assert result.exit_code == 4
     assert '"reason": "dns-failure"' in result.output
 
@@ -346,14 +360,26 @@ def test_all_mx_probes_every_host(rig: Rig) -> None:
 
 def test_first_answer_ends_the_search(rig: Rig) -> None:
     code, doc = probe_json(rig, "carol@allmx.example.test")
+    assert code == 0
     assert [a["host"] for a in doc["attempts"]] == ["mx1.example.test"]
 
 
 def test_equal_preferences_are_shuffled(rig: Rig) -> None:
     seen = set()
     for _ in range(24):
-        result = run_cli(["probe", "--resolver", rig.resolver, "--port", str(rig.smtp_port),
-                          "--no-catch-all", "--format", "json", "gus@equal.example.test"])
+        result = run_cli(
+            [
+                "probe",
+                "--resolver",
+                rig.resolver,
+                "--port",
+                str(rig.smtp_port),
+                "--no-catch-all",
+                "--format",
+                "json",
+                "gus@equal.example.test",
+            ]
+        )
         seen.add(result.output.split('"host": "', 2)[1].split('"')[0])
         if len(seen) == 2:
             break
@@ -361,8 +387,18 @@ def test_equal_preferences_are_shuffled(rig: Rig) -> None:
 
 
 def test_server_option_skips_mx_lookup(rig: Rig) -> None:
-    result = run_cli(["probe", "--server", f"127.0.0.2:{rig.smtp_port}", "--helo", "p.test",
-                      "--format", "json", "alice@example.test"])
+    result = run_cli(
+        [
+            "probe",
+            "--server",
+            f"127.0.0.2:{rig.smtp_port}",
+            "--helo",
+            "p.test",
+            "--format",
+            "json",
+            "alice@example.test",
+        ]
+    )
     assert result.exit_code == 0
     assert '"source": "server-option"' in result.output
 
@@ -390,8 +426,17 @@ def test_server_bytes_are_escaped_in_json_output(rig: Rig) -> None:
 
 
 def test_several_addresses_give_json_lines_and_worst_exit_code(rig: Rig) -> None:
-    result = run_cli(["probe", *base_args(rig), "--format", "json", "alice@example.test",
-                      "nobody@example.test", "user@closing.example.test"])
+    result = run_cli(
+        [
+            "probe",
+            *base_args(rig),
+            "--format",
+            "json",
+            "alice@example.test",
+            "nobody@example.test",
+            "user@closing.example.test",
+        ]
+    )
     lines = result.output.strip().splitlines()
     assert len(lines) == 3
     assert [line.count('"schema": 1') for line in lines] == [1, 1, 1]
@@ -415,20 +460,21 @@ def test_color_flag_colours_output(rig: Rig) -> None:
 
 
 def test_python_api_returns_the_same_data(rig: Rig) -> None:
-    opts = ProbeOptions(resolvers=(rig.resolver,), port=rig.smtp_port, helo="api.test",
-                        timeout=3, shuffle=False)
+    opts = ProbeOptions(
+        resolvers=(rig.resolver,), port=rig.smtp_port, helo="api.test", timeout=3, shuffle=False
+    )
     result = asyncio.run(probe("nobody@example.test", opts))
     assert (result.verdict, result.reason) == ("undeliverable", "mailbox-unknown")
     step = result.diagnosis.deciding
     assert step is not None and step.reply is not None and step.reply.code == 550
-    result2 = asyncio.run(probe("alice@example.test", resolvers=(rig.resolver,),
-                                port=rig.smtp_port, helo="api.test"))
+    result2 = asyncio.run(
+        probe("alice@example.test", resolvers=(rig.resolver,), port=rig.smtp_port, helo="api.test")
+    )
     assert result2.verdict == "deliverable"
 
 
 def test_no_data_or_bdat_is_ever_sent(rig: Rig) -> None:
-    for address in ("alice@example.test", "anyone@catchall.example.test",
-                    "user@tls.example.test"):
+    for address in ("alice@example.test", "anyone@catchall.example.test", "user@tls.example.test"):
         run_cli(["probe", *base_args(rig), address])
     sent = [c.split(" ")[0] for log in rig.logs.values() for c in log.commands]
     assert sent, "the servers saw commands"

@@ -63,7 +63,13 @@ def test_parse_extensions() -> None:
     )
     ext = dict(parse_extensions(reply))
     assert list(ext) == [
-        "PIPELINING", "SIZE", "STARTTLS", "AUTH", "8BITMIME", "SMTPUTF8", "CHUNKING",
+        "PIPELINING",
+        "SIZE",
+        "STARTTLS",
+        "AUTH",
+        "8BITMIME",
+        "SMTPUTF8",
+        "CHUNKING",
         "ENHANCEDSTATUSCODES",
     ]
     assert ext["SIZE"] == "35882577"

@@ -79,11 +79,17 @@ class _Handler:
     """aiosmtpd wants a handler object; ours has no hooks."""
 
 
-class FakeSMTP(SMTP):  # type: ignore[misc]
+class FakeSMTP(SMTP):
     """aiosmtpd's SMTP server with scripted replies. One instance per connection."""
 
-    def __init__(self, config: MxConfig, log: ServerLog, greylist_seen: set[tuple[str, str]],
-                 tls_context: ssl.SSLContext | None, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        config: MxConfig,
+        log: ServerLog,
+        greylist_seen: set[tuple[str, str]],
+        tls_context: ssl.SSLContext | None,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
         super().__init__(
             _Handler(),
             hostname=config.hostname,

@@ -77,8 +77,9 @@ def load_scenario(path: str | Path) -> Scenario:
         Case(c["title"], c["address"], c["verdict"], c["reason"], dict(c.get("options", {})))
         for c in raw.get("case", [])
     )
-    return Scenario(zones=path.parent / raw.get("zones", "zones"), servers=tuple(servers),
-                    cases=cases)
+    return Scenario(
+        zones=path.parent / raw.get("zones", "zones"), servers=tuple(servers), cases=cases
+    )
 
 
 class Rig:
@@ -183,7 +184,7 @@ class Rig:
                 first = self.scenario.servers[0]
                 srv = await start_mx(first, 0, tls, self.logs[first.address])
                 servers.append(srv)
-                port = srv.sockets[0].getsockname()[1]
+                port = int(srv.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
                 for cfg in self.scenario.servers[1:]:
                     servers.append(await start_mx(cfg, port, tls, self.logs[cfg.address]))
             except OSError as exc:
