@@ -20,7 +20,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 
 from .model import TlsInfo
 
-_ENCODING_DER = 1  # _ssl.ENCODING_DER; the ssl module does not re-export it
+_ENCODING_DER = 2  # _ssl.ENCODING_DER; the ssl module does not re-export it
 
 
 def client_context() -> ssl.SSLContext:
