@@ -205,7 +205,11 @@ def _verify(
         verifier = PolicyBuilder().store(store).build_server_verifier(subject)
         verifier.verify(leaf, inter)
     except VerificationError as exc:
-        return False, _short(str(exc))
+        detail = _short(str(exc))
+        where = "the system trust store" if cafile is None else cafile
+        if "candidates exhausted" in detail or "unable to get" in detail:
+            return False, f"the chain does not lead to a CA in {where} ({detail})"
+        return False, detail
     except Exception as exc:
         return False, _short(str(exc))
     return True, None
