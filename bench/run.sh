@@ -61,12 +61,17 @@ echo "fake MX on 127.0.0.1:$SMTP_PORT, fake DNS on $RESOLVER (pid $SERVER_PID)"
 
 # 2. The commands.
 ADDR="user@bench.test"
+ALL_IMPORTS="import smtpdiag; smtpdiag.probe_many; import smtpdiag.cli, smtpdiag.render, smtpdiag.catalog as c; c.load()"
 declare -a STARTUP=(
     "$PYTHON -S -c pass"
     "$PYTHON -c pass"
     "$SMTPDIAG --version"
     "$SMTPDIAG --help"
     "$PYTHON -c 'import smtpdiag.cli'"
+    # everything a probe loads (via the package's lazy smtpdiag.probe_many), without the
+    # session; then the same ending in os._exit(0): the difference is interpreter tear-down
+    "$PYTHON -c '$ALL_IMPORTS'"
+    "$PYTHON -c '$ALL_IMPORTS; import os; os._exit(0)'"
     "swaks --version"
 )
 # swaks: --from '<>' is its null sender (MAIL FROM:<>, as smtpdiag sends by default);
