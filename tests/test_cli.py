@@ -71,8 +71,15 @@ def test_demo_json_is_one_object_per_line() -> None:
     assert result.exit_code == 0
     docs = [json.loads(line) for line in result.output.splitlines()]
     assert [d["verdict"] for d in docs] == [
-        "deliverable", "undeliverable", "temporary", "undeliverable", "deliverable",
-        "deliverable", "accept-all", "deliverable", "undeliverable",
+        "deliverable",
+        "undeliverable",
+        "temporary",
+        "undeliverable",
+        "deliverable",
+        "deliverable",
+        "accept-all",
+        "deliverable",
+        "undeliverable",
     ]
 
 
@@ -96,7 +103,10 @@ def test_installed_console_script_runs_the_demo() -> None:
 def test_python_dash_m_bad_address_exits_2_with_one_line() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "smtpdiag", "probe", "--resolver", "127.0.0.1:9", "not-an-address"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 2
     assert proc.stdout == ""
