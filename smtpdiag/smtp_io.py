@@ -325,9 +325,24 @@ class _Session:
         with contextlib.suppress(_Stop):
             await self.command("quit", "QUIT")
 
-    def close(self) -> None:
-        if self.smtp is not None:
-            self.smtp.close()
+    async def close(self) -> None:
+        """Close the connection and wait (briefly, bounded) until the socket is really
+        closed: after TLS the shutdown takes a few loop turns, and a caller that ends its
+        event loop at once would otherwise leak the socket."""
+        smtp = self.smtp
+        if smtp is None:
+            return
+        protocol = smtp.protocol
+        smtp.close()
+        if protocol is None:
+            return
+        for _ in range(200):  # at most ~1 s
+            if protocol.transport is None:
+                return
+            await asyncio.sleep(0.005)
+        transport = protocol.transport
+        if isinstance(transport, asyncio.WriteTransport):
+            transport.abort()
 
 
 def _kind(step: Step, stage_default: str | None = None) -> str:
@@ -396,7 +411,7 @@ async def run_session(
         if session.error is None:
             session.error, session.error_kind = "the overall deadline was reached", "timeout"
     finally:
-        session.close()
+        await session.close()
     return Attempt(
         host=host,
         address=address,
