@@ -37,8 +37,14 @@ def importtime(python: str, argv: list[str]) -> dict[str, tuple[int, int, int]]:
     """Run python -X importtime argv; return {module: (self_us, cumulative_us, depth)}."""
     env = dict(os.environ)
     env.pop("PYTHONIMPORTTIME", None)
-    proc = subprocess.run([python, "-X", "importtime", *argv], capture_output=True, text=True,
-                          env=env, timeout=60, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [python, "-X", "importtime", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     if proc.returncode != 0:
         sys.exit(f"importcheck: {' '.join(argv)} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
     out: dict[str, tuple[int, int, int]] = {}
@@ -66,8 +72,10 @@ def best_of(python: str, argv: list[str], repeat: int) -> dict[str, tuple[int, i
 def report(title: str, mods: dict[str, tuple[int, int, int]], top: int) -> None:
     total = sum(s for s, _, _ in mods.values())
     print(f"## {title}")
-    print(f"{len(mods)} modules imported, {total / 1000:.1f} ms of import time in total "
-          "(sum of self times; best of the runs)\n")
+    print(
+        f"{len(mods)} modules imported, {total / 1000:.1f} ms of import time in total "
+        "(sum of self times; best of the runs)\n"
+    )
     print("| # | module | cumulative ms | self ms | depth |")
     print("|--:|--------|--------------:|--------:|------:|")
     ranked = sorted(mods.items(), key=lambda kv: kv[1][1], reverse=True)[:top]
@@ -87,10 +95,19 @@ def main() -> int:
     ap.add_argument("--python", default=sys.executable, help="interpreter (default: this one)")
     ap.add_argument("--top", type=int, default=10, help="how many imports to list (10)")
     ap.add_argument("--repeat", type=int, default=5, help="runs per command, best kept (5)")
-    ap.add_argument("--code", action="append", default=[],
-                    help="also report `python -c CODE` (informational, not checked)")
-    ap.add_argument("--run", action="append", default=[], metavar="ARGS",
-                    help="also report `python -m smtpdiag ARGS` (informational, not checked)")
+    ap.add_argument(
+        "--code",
+        action="append",
+        default=[],
+        help="also report `python -c CODE` (informational, not checked)",
+    )
+    ap.add_argument(
+        "--run",
+        action="append",
+        default=[],
+        metavar="ARGS",
+        help="also report `python -m smtpdiag ARGS` (informational, not checked)",
+    )
     args = ap.parse_args()
 
     failed = False
@@ -104,17 +121,25 @@ def main() -> int:
             failed = True
             print(f"**FAIL**: heavy modules imported by `{flag}`: {', '.join(bad)}\n")
         else:
-            print(f"OK: `{flag}` imports none of {', '.join(FORBIDDEN)}"
-                  + (f" (but it does import {', '.join(others)})" if others else
-                     f" (nor {', '.join(h for h in HEAVY if h not in FORBIDDEN)})") + "\n")
+            print(
+                f"OK: `{flag}` imports none of {', '.join(FORBIDDEN)}"
+                + (
+                    f" (but it does import {', '.join(others)})"
+                    if others
+                    else f" (nor {', '.join(h for h in HEAVY if h not in FORBIDDEN)})"
+                )
+                + "\n"
+            )
     extra = [(["-c", code], f"-c {code!r}") for code in args.code]
     extra += [(["-m", "smtpdiag", *shlex.split(a)], f"-m smtpdiag {a}") for a in args.run]
     for argv, label in extra:
         mods = best_of(args.python, argv, args.repeat)
         report(f"`python -X importtime {label}`", mods, args.top)
-        print("heavy modules imported: "
-              + (", ".join(sorted({m.split('.')[0] for m in heavy_present(mods, HEAVY)}))
-                 or "none") + "\n")
+        print(
+            "heavy modules imported: "
+            + (", ".join(sorted({m.split(".")[0] for m in heavy_present(mods, HEAVY)})) or "none")
+            + "\n"
+        )
     return 1 if failed else 0
 
 

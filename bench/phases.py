@@ -79,16 +79,28 @@ def main() -> int:
     args = ap.parse_args()
     if not args.server and not args.resolver:
         ap.error("give --server or --resolver (loopback fake servers: bench/serve.py)")
-    cfg = json.dumps({"server": args.server, "resolvers": args.resolver, "port": args.port,
-                      "catch_all": args.catch_all, "address": args.address})
+    cfg = json.dumps(
+        {
+            "server": args.server,
+            "resolvers": args.resolver,
+            "port": args.port,
+            "catch_all": args.catch_all,
+            "address": args.address,
+        }
+    )
 
     walls: list[float] = []
     phases: dict[str, list[float]] = {}
     for i in range(args.runs + 1):  # the first run is a warm-up (page cache, .pyc)
         t0 = time.perf_counter()
         # perf_counter is CLOCK_MONOTONIC on Linux: comparable across processes
-        proc = subprocess.run([args.python, "-c", CHILD, cfg, repr(t0)], capture_output=True,
-                              text=True, timeout=60, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            [args.python, "-c", CHILD, cfg, repr(t0)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
         t1 = time.perf_counter()
         wall = t1 - t0
         if proc.returncode != 0:
@@ -104,8 +116,10 @@ def main() -> int:
             phases.setdefault(k, []).append(v)
 
     total = statistics.median(walls)
-    print(f"Median of {args.runs} fresh processes; whole process {total * 1000:.1f} ms "
-          f"(min {min(walls) * 1000:.1f}).\n")
+    print(
+        f"Median of {args.runs} fresh processes; whole process {total * 1000:.1f} ms "
+        f"(min {min(walls) * 1000:.1f}).\n"
+    )
     print("| phase | median ms | share |")
     print("|-------|----------:|------:|")
     for k, v in phases.items():

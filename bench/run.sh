@@ -3,7 +3,7 @@
 #
 #   bash bench/run.sh            # writes bench/results.md (about 1.5 minutes)
 #
-# Env: PYTHON   interpreter of the venv holding smtpdiag (default /tmp/venv/bin/python)
+# Env: PYTHON   interpreter of the venv holding smtpdiag (default: the repo's .venv)
 #      RUNS     timed runs per command (default 30); WARMUP (default 3)
 #      BUDGET   hard limit for the whole run in seconds (default 170)
 #
@@ -12,7 +12,7 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-PYTHON="${PYTHON:-/tmp/venv/bin/python}"
+PYTHON="${PYTHON:-$(if [ -x "$HERE/../.venv/bin/python" ]; then echo "$HERE/../.venv/bin/python"; else command -v python3; fi)}"
 SMTPDIAG="${SMTPDIAG:-$(dirname "$PYTHON")/smtpdiag}"
 RUNS="${RUNS:-30}"
 WARMUP="${WARMUP:-3}"
@@ -27,8 +27,13 @@ done
 
 TMP="$(mktemp -d /tmp/smtpdiag-bench.XXXXXX)"
 SERVER_PID=""
+LIMIT_PID=""
 cleanup() {
     local rc=$?
+    if [ -n "$LIMIT_PID" ]; then
+        kill -TERM "$LIMIT_PID" 2>/dev/null || true
+        wait "$LIMIT_PID" 2>/dev/null || true
+    fi
     if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
         kill -TERM "$SERVER_PID" 2>/dev/null || true
         for _ in $(seq 1 25); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
@@ -40,10 +45,17 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-remaining() {  # seconds left in the budget; abort when it is spent
+limit() {  # limit <command...>: run it within what is left of the budget
     local left=$((BUDGET - SECONDS))
     if [ "$left" -le 5 ]; then echo "run.sh: time budget (${BUDGET}s) spent" >&2; exit 124; fi
-    echo "$left"
+    # in the background + wait, so that a signal to this script is handled at once
+    # (cleanup then stops the command: timeout passes the signal on to its group)
+    timeout -k 5 "$left" "$@" &
+    LIMIT_PID=$!
+    local rc=0
+    wait "$LIMIT_PID" || rc=$?
+    LIMIT_PID=""
+    return "$rc"
 }
 
 # 1. Start the fake servers and read their ports.
@@ -99,7 +111,7 @@ done
 # 4. hyperfine. --shell=none: commands are exec'd directly (no shell start-up to subtract).
 bench() {  # bench <title> <export-name> <commands...>
     local title="$1" name="$2"; shift 2
-    timeout -k 5 "$(remaining)" hyperfine --shell=none --warmup "$WARMUP" --runs "$RUNS" \
+    limit hyperfine --shell=none --warmup "$WARMUP" --runs "$RUNS" \
         --export-markdown "$TMP/$name.md" --export-json "$TMP/$name.json" "$@"
     { echo "### $title"; echo; cat "$TMP/$name.md"; echo; } >>"$TMP/tables.md"
 }
@@ -112,14 +124,14 @@ import_rc=0
 {
     echo "### Phases of one \`smtpdiag probe\` (bench/phases.py)"; echo
     echo "With \`--server 127.0.0.1:SMTP_PORT --no-catch-all\`:"; echo
-    timeout -k 5 "$(remaining)" "$PYTHON" "$HERE/phases.py" --python "$PYTHON" \
+    limit "$PYTHON" "$HERE/phases.py" --python "$PYTHON" \
         --server "127.0.0.1:$SMTP_PORT" --runs 15
     echo; echo "With \`--resolver 127.0.0.1:DNSPORT --port SMTP_PORT\` (MX lookup, catch-all on):"; echo
-    timeout -k 5 "$(remaining)" "$PYTHON" "$HERE/phases.py" --python "$PYTHON" \
+    limit "$PYTHON" "$HERE/phases.py" --python "$PYTHON" \
         --resolver "$RESOLVER" --port "$SMTP_PORT" --catch-all --runs 15
     echo
     echo "### Imports (bench/importcheck.py, best of 5 runs each)"; echo
-    timeout -k 5 "$(remaining)" "$PYTHON" "$HERE/importcheck.py" --python "$PYTHON" \
+    limit "$PYTHON" "$HERE/importcheck.py" --python "$PYTHON" \
         --code "import smtpdiag.cli" \
         --run "probe --server 127.0.0.1:$SMTP_PORT --no-catch-all --helo bench.test $ADDR" \
         | sed 's/^## /#### /' || import_rc=$?
@@ -141,6 +153,10 @@ if [ "$server_rc" -ne 0 ]; then echo "run.sh: fake server exit $server_rc" >&2; 
     echo "- machine: $(nproc) CPU(s), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(uname -sr)"
     echo "- $("$PYTHON" -V 2>&1) ($PYTHON), smtpdiag $("$SMTPDIAG" --version | awk '{print $NF}')," \
          "$(hyperfine --version), swaks $(swaks --version 2>&1 | awk '{print $NF; exit}')"
+    if rev="$(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null)"; then
+        dirty="$(git -C "$HERE/.." status --porcelain -- smtpdiag 2>/dev/null | wc -l)"
+        echo "- source: git $rev, $dirty uncommitted change(s) under smtpdiag/"
+    fi
     echo "- hyperfine --shell=none --warmup $WARMUP --runs $RUNS; server: bench/serve.py (bench/bench.toml)"
     echo "- SMTP_PORT / DNSPORT are the random loopback ports of that run"
     echo
@@ -149,6 +165,8 @@ if [ "$server_rc" -ne 0 ]; then echo "run.sh: fake server exit $server_rc" >&2; 
         -e "s#$HERE/#bench/#g" "$TMP/tables.md"
 } >"$OUT"
 echo "wrote $OUT in ${SECONDS}s"
-if [ "$import_rc" -ne 0 ]; then
+if [ "$import_rc" -eq 124 ]; then
+    echo "run.sh: importcheck timed out (budget ${BUDGET}s); its tables are incomplete" >&2; exit 1
+elif [ "$import_rc" -ne 0 ]; then
     echo "run.sh: importcheck: --version/--help import a heavy module (see $OUT)" >&2; exit 1
 fi

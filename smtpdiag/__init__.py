@@ -4,32 +4,31 @@
     >>> result = asyncio.run(smtpdiag.probe("user@example.com", resolvers=("127.0.0.1:5300",)))
     >>> result.verdict, result.reason
 
-Only light modules are imported here; the SMTP and DNS machinery loads on first use,
-so ``smtpdiag --version`` and ``--help`` start instantly.
+Nothing is imported here until it is used, so ``smtpdiag --version`` and ``--help``
+start instantly; the SMTP and DNS machinery loads on first use.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import AddressError, SmtpdiagError, UsageError
-from .model import (
-    Address,
-    Annotation,
-    Attempt,
-    CatchAll,
-    Diagnosis,
-    MxHost,
-    MxPlan,
-    ProbeResult,
-    Reply,
-    Step,
-    TlsInfo,
-)
-
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .errors import AddressError, SmtpdiagError, UsageError
+    from .model import (
+        Address,
+        Annotation,
+        Attempt,
+        CatchAll,
+        Diagnosis,
+        MxHost,
+        MxPlan,
+        ProbeResult,
+        Reply,
+        Step,
+        TlsInfo,
+    )
     from .prober import ProbeOptions, probe, probe_many
     from .render import to_json
 
@@ -56,6 +55,23 @@ __all__ = [
 ]
 
 _LAZY = {
+    **dict.fromkeys(("AddressError", "SmtpdiagError", "UsageError"), "errors"),
+    **dict.fromkeys(
+        (
+            "Address",
+            "Annotation",
+            "Attempt",
+            "CatchAll",
+            "Diagnosis",
+            "MxHost",
+            "MxPlan",
+            "ProbeResult",
+            "Reply",
+            "Step",
+            "TlsInfo",
+        ),
+        "model",
+    ),
     "probe": "prober",
     "probe_many": "prober",
     "ProbeOptions": "prober",

@@ -17,11 +17,10 @@ MAX_DOMAIN_OCTETS = 253
 MAX_LABEL_OCTETS = 63
 MAX_INPUT_CHARS = 1024
 
-_ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"
-# dot-atom; non-ASCII characters are allowed as RFC 6531 UTF8-non-ascii
-_DOT_ATOM = re.compile(rf"[{_ATEXT}\u0080-\U0010ffff]+(\.[{_ATEXT}\u0080-\U0010ffff]+)*")
-# quoted-string: printable ASCII except " and \ (unless escaped), space, UTF-8
-_QUOTED = re.compile(r'"([\x20\x21\x23-\x5b\x5d-\x7e\u0080-\U0010ffff]|\\[\x20-\x7e])*"')
+# RFC 5321 atext; any non-ASCII character is allowed too (RFC 6531 UTF8-non-ascii)
+_ATEXT = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+/=?^_`{|}~-"
+)
 _LDH_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f<>]")
 
@@ -68,14 +67,38 @@ def _check_local(address: str, local: str) -> None:
             f"{MAX_LOCAL_OCTETS}"
         )
     if local.startswith('"'):
-        if not _QUOTED.fullmatch(local):
+        if not _is_quoted_string(local):
             raise AddressError(f"{address!r}: the quoted local part is malformed")
         return
-    if not _DOT_ATOM.fullmatch(local):
+    if not _is_dot_atom(local):
         raise AddressError(
             f"{address!r}: the local part {local!r} is not valid (spaces, '..', a leading or "
             "trailing dot, or special characters need quoting)"
         )
+
+
+def _is_dot_atom(text: str) -> bool:
+    return all(
+        atom and all(ch in _ATEXT or ord(ch) > 0x7F for ch in atom) for atom in text.split(".")
+    )
+
+
+def _is_quoted_string(text: str) -> bool:
+    """RFC 5321 Quoted-string: printable ASCII (and UTF-8) except a bare " or \\."""
+    if len(text) < 2 or not (text.startswith('"') and text.endswith('"')):
+        return False
+    inner, i = text[1:-1], 0
+    while i < len(inner):
+        ch = inner[i]
+        if ch == "\\":
+            if i + 1 >= len(inner) or not 0x20 <= ord(inner[i + 1]) <= 0x7E:
+                return False
+            i += 2
+            continue
+        if ch == '"' or (ord(ch) < 0x20 or ord(ch) == 0x7F):
+            return False
+        i += 1
+    return True
 
 
 def parse_ip_literal(domain: str) -> tuple[str, str]:

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import functools
 import re
-import tomllib
 from dataclasses import dataclass
-from importlib import resources
-from typing import Any
 
 from . import catalog
+from .datafiles import load as load_data
 from .reply import find_enhanced
 
 MAX_TEXT = 20_000
@@ -46,8 +44,7 @@ class _Rules:
 
 @functools.cache
 def _rules() -> _Rules:
-    with resources.files("smtpdiag.data").joinpath("rules.toml").open("rb") as fh:
-        raw: dict[str, Any] = tomllib.load(fh)
+    raw = load_data("smtpdiag.data", "rules")
     text = tuple(
         _TextRule(
             id=str(r["id"]),

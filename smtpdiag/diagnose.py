@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import tomllib
 from collections.abc import Sequence
-from importlib import resources
 
 from . import catalog
 from .classify import classify
+from .datafiles import load as load_data
 from .model import (
     Address,
     Annotation,
@@ -35,8 +34,7 @@ _ERROR_REASONS = {
 
 @functools.cache
 def _summaries() -> dict[str, dict[str, str]]:
-    with resources.files("smtpdiag.data").joinpath("summaries.toml").open("rb") as fh:
-        data = tomllib.load(fh)
+    data = load_data("smtpdiag.data", "summaries")
     return {lang: {k: str(v) for k, v in table.items()} for lang, table in data.items()}
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 from .addresses import normalize_domain, parse_address, parse_host_port
 from .diagnose import diagnose
-from .dns_io import DnsConfig, make_resolver, resolve_mx, resolve_server
 from .errors import UsageError
 from .model import Address, Attempt, MxHost, MxPlan, ProbeResult
 from .smtp_io import Recipient, SessionOptions, StartTls, run_session
@@ -103,6 +102,15 @@ def check_options(opts: ProbeOptions) -> None:
         raise UsageError("-4 and -6 together leave no address family")
 
 
+def _as_ip(host: str) -> str | None:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
 def random_local_part() -> str:
     """A local part that no real mailbox has, for the catch-all check."""
     return f"smtpdiag-nonexistent-{secrets.token_hex(6)}"
@@ -146,16 +154,23 @@ async def _probe(addr: Address, opts: ProbeOptions) -> ProbeResult:
     started = time.perf_counter()
     deadline = time.monotonic() + opts.deadline
     helo = opts.helo or default_helo()
-    resolver_config = DnsConfig(parse_resolvers(opts.resolvers), opts.dns_timeout)
     port = opts.port
     rng = random.Random(opts.seed)
 
+    server_ip = None
+    if opts.server is not None:
+        server_host, port = parse_host_port(opts.server, opts.port)
+        server_ip = _as_ip(server_host)
     if addr.ip_literal is not None and opts.server is None:
         plan = MxPlan("ip-literal", (MxHost(addr.domain, None, (addr.ip_literal,)),))
+    elif server_ip is not None:
+        plan = MxPlan("server-option", (MxHost(server_ip, None, (server_ip,)),))
     else:
-        resolver = make_resolver(resolver_config)
+        # dnspython is imported only when DNS is needed (~40 ms of start-up)
+        from .dns_io import DnsConfig, make_resolver, resolve_mx, resolve_server
+
+        resolver = make_resolver(DnsConfig(parse_resolvers(opts.resolvers), opts.dns_timeout))
         if opts.server is not None:
-            server_host, port = parse_host_port(opts.server, opts.port)
             plan = await resolve_server(resolver, server_host, opts.families)
         else:
             plan = await resolve_mx(

@@ -23,6 +23,8 @@ from smtpdiag.errors import AddressError
             "παράδειγμα.δοκιμή",
         ),
         ('"john doe"@example.com', '"john doe"', "example.com", "example.com"),
+        ('"a\\"b"@example.com', '"a\\"b"', "example.com", "example.com"),
+        ('"x\\\\y"@example.com', '"x\\\\y"', "example.com", "example.com"),
         ("user@[192.0.2.1]", "user", "[192.0.2.1]", "[192.0.2.1]"),
         ("user@[IPv6:2001:db8::1]", "user", "[IPv6:2001:db8::1]", "[IPv6:2001:db8::1]"),
         ("a" * 64 + "@example.com", "a" * 64, "example.com", "example.com"),
@@ -67,6 +69,8 @@ def test_non_ascii_local_part_needs_smtputf8() -> None:
         ("user@[IPv6:zz::1]", "not a valid address literal"),
         ("user@[192.0.2.1", "must end"),
         ('"unterminated@example.com', "malformed"),
+        ('"a"b"@example.com', "malformed"),
+        ('"trailing\\"@example.com', "malformed"),
         ("x" * 2000, "not an email address"),
     ],
 )

@@ -9,7 +9,6 @@ read once, on first use.
 from __future__ import annotations
 
 import functools
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -83,18 +82,25 @@ def _entry(key: str, kind: str, raw: dict[str, Any], class_name: str) -> Entry:
     return Entry(key=key, kind=kind, class_name=str(class_name), **values)
 
 
+@functools.cache
 def available_languages() -> list[str]:
     files = resources.files(__name__)
-    return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".toml"))
+    return sorted(
+        p.name[:-5] for p in files.iterdir() if p.name.endswith(".toml") and p.name.count(".") == 1
+    )
+
+
+def load(language: str = DEFAULT_LANGUAGE) -> Catalog:
+    """Load one language's catalog (cached). Unknown languages raise ValueError."""
+    return _load(language)
 
 
 @functools.cache
-def load(language: str = DEFAULT_LANGUAGE) -> Catalog:
-    """Load one language's catalog (cached). Unknown languages raise ValueError."""
+def _load(language: str) -> Catalog:
     if language not in available_languages():
         raise ValueError(
             f"no catalog for language {language!r}; available: {', '.join(available_languages())}"
         )
-    with resources.files(__name__).joinpath(f"{language}.toml").open("rb") as fh:
-        data = tomllib.load(fh)
-    return Catalog(language=language, data=data)
+    from ..datafiles import load as load_data
+
+    return Catalog(language=language, data=load_data(__name__, language))
