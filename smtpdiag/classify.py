@@ -1,9 +1,14 @@
 """Pure classification of one SMTP reply into a reason, with the evidence for it.
 
-Order of precedence: a specific text pattern beats the enhanced status code, which
-beats the basic code; the SMTP stage turns a generic refusal into what it means
-there (a 5xx to MAIL FROM is about the sender). The rules are data
-(``smtpdiag/data/rules.toml``), not code.
+Order of precedence:
+1. a known provider or MTA pattern (``data/providers.toml``: Gmail, Microsoft, Postfix ...);
+2. a generic text pattern (``data/rules.toml``);
+3. for a generic enhanced code (X.0.0, X.1.0, X.5.0), what a refusal means at that stage
+   (a 5xx to MAIL FROM is about the sender; at the greeting it is about the client);
+4. the enhanced status code's own reason (catalog);
+5. the basic code's reason (catalog).
+Texts are matched case-insensitively; the stage, when not given, is read from bounce
+wording such as "(in reply to RCPT TO command)".
 """
 
 from __future__ import annotations
@@ -11,10 +16,11 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from . import catalog
 from .datafiles import load as load_data
-from .reply import find_enhanced
+from .reply import detect_stage, find_enhanced
 
 MAX_TEXT = 20_000
 
@@ -24,6 +30,8 @@ class Classification:
     reason: str
     confidence: str  # "high", "medium", "low"
     evidence: str
+    rule: str | None = None  # id of the text or provider rule that matched
+    provider: str | None = None  # provider/MTA name when a provider pattern matched
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,18 @@ class _TextRule:
     reason: str
     stages: frozenset[str]
     classes: frozenset[str]
+    provider: str | None
+
+
+@dataclass(frozen=True)
+class PatternInfo:
+    """A provider pattern's explanation and remedy in one language, and its source."""
+
+    id: str
+    provider: str
+    explanation: str
+    remedy: str
+    source: str
 
 
 @dataclass(frozen=True)
@@ -40,26 +60,66 @@ class _Rules:
     text: tuple[_TextRule, ...]
     stage_defaults: dict[tuple[str, str], str]
     generic_enhanced: frozenset[str]
+    providers: dict[str, dict[str, Any]]
+
+
+def _compile(raw: dict[str, Any], provider: str | None) -> _TextRule:
+    return _TextRule(
+        id=str(raw["id"]),
+        pattern=re.compile(str(raw.get("match") or raw.get("pattern")), re.IGNORECASE),
+        reason=str(raw["reason"]),
+        stages=frozenset(raw.get("stages", [])),
+        classes=frozenset(str(c) for c in raw.get("classes", ["4", "5"])),
+        provider=provider,
+    )
 
 
 @functools.cache
 def _rules() -> _Rules:
-    raw = load_data("smtpdiag.data", "rules")
-    text = tuple(
-        _TextRule(
-            id=str(r["id"]),
-            pattern=re.compile(str(r["pattern"]), re.IGNORECASE),
-            reason=str(r["reason"]),
-            stages=frozenset(r.get("stages", [])),
-            classes=frozenset(str(c) for c in r.get("classes", ["4", "5"])),
-        )
-        for r in raw.get("text", [])
+    generic = load_data("smtpdiag.data", "rules")
+    try:
+        providers = load_data("smtpdiag.data", "providers").get("pattern", [])
+    except FileNotFoundError:
+        providers = []
+    text = tuple(_compile(r, str(r.get("provider", ""))) for r in providers) + tuple(
+        _compile(r, None) for r in generic.get("text", [])
     )
     stage_defaults = {
-        (str(r["stage"]), str(r["class"])): str(r["reason"]) for r in raw.get("stage", [])
+        (str(r["stage"]), str(r["class"])): str(r["reason"]) for r in generic.get("stage", [])
     }
-    generic = frozenset(str(g) for g in raw.get("generic_enhanced", []))
-    return _Rules(text=text, stage_defaults=stage_defaults, generic_enhanced=generic)
+    return _Rules(
+        text=text,
+        stage_defaults=stage_defaults,
+        generic_enhanced=frozenset(str(g) for g in generic.get("generic_enhanced", [])),
+        providers={str(r["id"]): r for r in providers},
+    )
+
+
+def pattern_info(rule_id: str, lang: str = "en") -> PatternInfo | None:
+    """Explanation, remedy and source of a provider pattern, in ``lang`` (else English)."""
+    raw = _rules().providers.get(rule_id)
+    if raw is None:
+        return None
+
+    def text(field: str) -> str:
+        value = raw.get(field, {})
+        if isinstance(value, dict):
+            return str(value.get(lang) or value.get("en") or "")
+        return str(value)
+
+    return PatternInfo(
+        id=rule_id,
+        provider=str(raw.get("provider", "")),
+        explanation=text("explanation"),
+        remedy=text("remedy"),
+        source=str(raw.get("source", "")),
+    )
+
+
+def _klass(code: int | None, enhanced: str | None) -> str:
+    if code is not None and 200 <= code < 600:
+        return str(code)[0]
+    return enhanced[0] if enhanced else ""
 
 
 def classify(
@@ -69,13 +129,12 @@ def classify(
     text = text[:MAX_TEXT]
     if enhanced is None:
         enhanced = find_enhanced(text)
-    klass = (
-        str(code)[0]
-        if code is not None and 200 <= code < 600
-        else (enhanced[0] if enhanced else "")
-    )
+    if stage is None:
+        stage = detect_stage(text)
+    klass = _klass(code, enhanced)
+    what = " ".join(str(x) for x in (code, enhanced) if x is not None)
     if klass in ("2", "3"):
-        return Classification("accepted", "high", f"{code or enhanced} is a positive reply")
+        return Classification("accepted", "high", f"{what} is a positive reply")
     rules = _rules()
     for rule in rules.text:
         if rule.stages and stage not in rule.stages:
@@ -84,14 +143,20 @@ def classify(
             continue
         m = rule.pattern.search(text)
         if m:
-            return Classification(rule.reason, "high", f'text "{m.group(0)}" (rule {rule.id})')
+            source = f"{rule.provider} pattern" if rule.provider else "rule"
+            return Classification(
+                rule.reason,
+                "high",
+                f'text "{m.group(0)[:80]}" ({source} {rule.id})',
+                rule.id,
+                rule.provider,
+            )
     cat = catalog.load("en")
     generic = enhanced is None or f"X.{enhanced.split('.', 1)[1]}" in rules.generic_enhanced
     if stage and klass and generic:
         reason = rules.stage_defaults.get((stage, klass))
         if reason:
-            what = enhanced or code
-            return Classification(reason, "medium", f"{what} at the {stage} stage")
+            return Classification(reason, "medium", f"{what or 'a refusal'} at the {stage} stage")
     if enhanced is not None:
         entry = cat.enhanced(enhanced)
         if entry is not None and entry.reason:

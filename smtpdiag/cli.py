@@ -76,6 +76,44 @@ def _use_colour(flag: bool | None) -> bool:
     return sys.stdout.isatty()
 
 
+def default_language() -> str:
+    """SMTPDIAG_LANG, else the locale (LC_ALL, LC_MESSAGES, LANG), else English."""
+    from . import catalog
+
+    available = catalog.available_languages()
+    explicit = os.environ.get("SMTPDIAG_LANG", "").strip().lower()
+    if explicit:
+        return explicit
+    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(var, "")
+        if value:
+            code = value.split(".")[0].split("_")[0].lower()
+            return code if code in available else "en"
+    return "en"
+
+
+def _check_lang(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    from . import catalog
+
+    lang = (value or default_language()).lower()
+    available = catalog.available_languages()
+    if lang not in available:
+        where = "--lang" if value else "SMTPDIAG_LANG"
+        raise click.BadParameter(
+            f"{lang!r} is not available; use one of: {', '.join(available)}", param_hint=where
+        )
+    return lang
+
+
+def lang_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--lang",
+        metavar="en|th",
+        callback=_check_lang,
+        help="Language of explanations and headings. Default: $SMTPDIAG_LANG, else the locale.",
+    )(func)
+
+
 def _float_option(
     *names: str, default: float, help: str
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -178,6 +216,7 @@ def probe(
     no_shuffle: bool,
     fmt: str,
     color: bool | None,
+    lang: str,
 ) -> None:
     """Probe ADDRESS: find its MX, hold an SMTP session up to RCPT TO, explain each reply.
 
@@ -212,6 +251,7 @@ def probe(
         all_mx=all_mx,
         shuffle=not no_shuffle,
         ca_file=ca_file,
+        lang=lang,
     )
     try:
         check_options(opts)
@@ -228,7 +268,7 @@ def probe(
         _fail(str(exc))
         return
     results = _run_probes(parsed, opts)
-    _print_results(results, fmt, _use_colour(color))
+    _print_results(results, fmt, _use_colour(color), lang)
     _exit(exit_code(results))
 
 
@@ -247,7 +287,7 @@ def _run_probes(parsed: Sequence[Any], opts: Any) -> list[ProbeResult]:
         sys.exit(130)
 
 
-def _print_results(results: Sequence[ProbeResult], fmt: str, colour: bool) -> None:
+def _print_results(results: Sequence[ProbeResult], fmt: str, colour: bool, lang: str) -> None:
     from . import render
 
     if fmt == "json":
@@ -259,7 +299,7 @@ def _print_results(results: Sequence[ProbeResult], fmt: str, colour: bool) -> No
     for i, r in enumerate(results):
         if i:
             click.echo("")
-        click.echo(render.render_text(r, style), color=colour)
+        click.echo(render.render_text(r, style, lang), color=colour)
 
 
 @main.command()
@@ -267,7 +307,8 @@ def _print_results(results: Sequence[ProbeResult], fmt: str, colour: bool) -> No
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @click.option("--color/--no-color", "color", default=None, help="Colour the transcripts.")
-def demo(fmt: str, color: bool | None) -> None:
+@lang_option
+def demo(fmt: str, color: bool | None, lang: str) -> None:
     """Run probes against built-in fake DNS and mail servers on loopback (no network).
 
     Shows an accepted mailbox, an unknown user, greylisting, a null MX, MX failover,
@@ -276,7 +317,105 @@ def demo(fmt: str, color: bool | None) -> None:
     """
     from .demo import run_demo
 
-    sys.exit(run_demo(fmt, _use_colour(color)))
+    sys.exit(run_demo(fmt, _use_colour(color), lang))
+
+
+STAGES = ["banner", "ehlo", "starttls", "auth", "mail", "rcpt", "data"]
+MAX_STDIN = 1_000_000
+
+
+@main.command()
+@click.argument("args", nargs=-1, required=True, metavar="CODE|TEXT...")
+@click.option(
+    "--stage",
+    type=click.Choice(STAGES),
+    help="Where the reply came from, when you know (a 550 to MAIL FROM is about the sender).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option("--color/--no-color", "color", default=None, help="Colour the headings.")
+@lang_option
+def explain(
+    args: tuple[str, ...], stage: str | None, fmt: str, color: bool | None, lang: str
+) -> None:
+    """Explain a reply code (550), an enhanced code (5.7.26), or a whole reply or bounce.
+
+    \b
+    Examples:
+      smtpdiag explain 550 5.1.1
+      smtpdiag explain "550 5.7.26 This mail has been blocked because the sender is unauthenticated"
+      smtpdiag explain --stage mail "553 5.7.1 Sender address rejected"
+      pbpaste | smtpdiag explain -          (a bounce from the clipboard)
+    """
+    from . import render
+    from .explain import code_kind
+    from .explain import explain as run_explain
+    from .render_explain import dumps, explanation_dict, render_explanation
+
+    if args == ("-",):
+        items = [sys.stdin.read(MAX_STDIN)]
+    elif all(code_kind(a) for a in args):
+        items = list(args)
+    else:
+        items = [" ".join(args)]  # an unquoted reply text: its words belong together
+    if not any(item.strip() for item in items):
+        _fail("nothing to explain: give a code such as 550 or 5.1.1, or a reply text")
+    results = [run_explain(item, stage, lang) for item in items]
+    if fmt == "json":
+        indent = 2 if len(results) == 1 else None
+        for r in results:
+            click.echo(dumps(explanation_dict(r, lang), indent))
+        return
+    colour = _use_colour(color)
+    style = render.colour if colour else render.plain
+    click.echo(
+        "\n".join(render_explanation(r, lang, style) for r in results), nl=False, color=colour
+    )
+
+
+@main.command()
+@click.argument("code_a", metavar="CODE")
+@click.argument("code_b", metavar="CODE")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option("--color/--no-color", "color", default=None, help="Colour the headings.")
+@lang_option
+def compare(code_a: str, code_b: str, fmt: str, color: bool | None, lang: str) -> None:
+    """Compare two reply codes: what each means, when you see it, how to fix it, the key
+    differences and which applies when.
+
+    \b
+    Examples:
+      smtpdiag compare 221 550
+      smtpdiag compare 450 550 --lang th
+      smtpdiag compare 5.1.1 5.7.1 --format json
+    """
+    from . import render
+    from .explain import card, code_kind
+    from .explain import compare as run_compare
+    from .render_explain import comparison_dict, dumps, render_comparison
+
+    for code in (code_a, code_b):
+        if not code_kind(code):
+            _fail(
+                f"{code!r} is not an SMTP code: give a reply code like 550 or an enhanced "
+                "code like 5.1.1"
+            )
+        if card(code, lang) is None:
+            _fail(
+                f"{code} is not in the catalog: it is not a code SMTP defines "
+                "(see smtpdiag explain)"
+            )
+    result = run_compare(code_a, code_b, lang)
+    assert result is not None
+    if fmt == "json":
+        click.echo(dumps(comparison_dict(result, lang)))
+        return
+    colour = _use_colour(color)
+    style = render.colour if colour else render.plain
+    click.echo(render_comparison(result, lang, style), nl=False, color=colour)
 
 
 if __name__ == "__main__":  # pragma: no cover

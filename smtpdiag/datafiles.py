@@ -2,8 +2,10 @@
 
 The source of truth is TOML (commented, easy to review). Parsing the catalog with tomllib
 takes ~15 ms, a large share of a CLI run, so each TOML file has a JSON twin generated
-from it, which loads ~40x faster. ``python -m smtpdiag.datafiles`` regenerates the twins;
-``tests/test_datafiles.py`` fails when a twin differs from its TOML source.
+from it, which loads ~40x faster. A TOML file edited after its twin was built is read
+directly, so an edit is never silently ignored. ``python -m smtpdiag.datafiles``
+regenerates the twins; ``tests/test_datafiles.py`` fails when a twin differs from its
+TOML source.
 """
 
 from __future__ import annotations
@@ -20,13 +22,18 @@ PACKAGES = ("smtpdiag.catalog", "smtpdiag.data")
 
 def load(package: str, stem: str) -> dict[str, Any]:
     """The data of ``<package>/<stem>.toml``, read from its JSON twin when present."""
-    base = resources.files(package)
-    twin = base.joinpath(f"{stem}.json")
-    if twin.is_file():
+    base = Path(str(resources.files(package)))
+    twin, source = base / f"{stem}.json", base / f"{stem}.toml"
+    try:
+        fresh = twin.stat().st_mtime >= source.stat().st_mtime
+    except OSError:
+        fresh = twin.is_file()
+    if fresh:
         with twin.open("rb") as fh:
             data: dict[str, Any] = json.load(fh)
         return data
-    with base.joinpath(f"{stem}.toml").open("rb") as fh:
+    # the TOML was edited after the twin was built: read the source of truth
+    with source.open("rb") as fh:
         return tomllib.load(fh)
 
 

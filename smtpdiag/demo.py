@@ -19,7 +19,7 @@ def demo_scenario_path() -> str:
     return str(resources.files("smtpdiag.fakes").joinpath("demo", "demo.toml"))
 
 
-def run_demo(fmt: str = "text", colour: bool = False) -> int:
+def run_demo(fmt: str = "text", colour: bool = False, lang: str = "en") -> int:
     """Run every demo case; return 0 if each got its expected verdict and reason."""
     scenario = load_scenario(demo_scenario_path())
     with Rig(scenario) as rig:
@@ -32,6 +32,7 @@ def run_demo(fmt: str = "text", colour: bool = False) -> int:
             dns_timeout=2.0,
             deadline=20.0,
             ca_file=str(rig.ca_file) if rig.ca_file else None,
+            lang=lang,
         )
 
         async def run_all() -> list[ProbeResult]:
@@ -55,7 +56,7 @@ def run_demo(fmt: str = "text", colour: bool = False) -> int:
             click.echo(render.to_json(result, indent=None))
             continue
         click.echo(style(f"=== {case.title} ===", "head"), color=colour)
-        click.echo(render.render_text(result, style), color=colour)
+        click.echo(render.render_text(result, style, lang), color=colour)
         click.echo("")
     if forbidden:
         failures.append(

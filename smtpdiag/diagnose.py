@@ -77,7 +77,14 @@ def annotate_reply(reply: Reply, stage: str, lang: str = "en") -> Annotation:
     else:
         meaning = f"{reply.code} is not a reply code SMTP defines."
     cls = classify(reply.code, reply.enhanced, reply.text, stage)
-    return Annotation(title=title, meaning=meaning, reason=cls.reason, evidence=cls.evidence)
+    return Annotation(
+        title=title,
+        meaning=meaning,
+        reason=cls.reason,
+        evidence=cls.evidence,
+        rule=cls.rule,
+        provider=cls.provider,
+    )
 
 
 def annotate_steps(steps: Sequence[Step], lang: str = "en") -> tuple[Step, ...]:

@@ -114,6 +114,8 @@ class Annotation:
     meaning: str
     reason: str
     evidence: str = ""
+    rule: str | None = None  # classifier rule that matched
+    provider: str | None = None  # provider/MTA of a matching provider pattern
 
 
 @dataclass(frozen=True)

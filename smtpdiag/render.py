@@ -11,7 +11,16 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .model import SCHEMA_VERSION, Attempt, ProbeResult, Reply, Step, TlsInfo
+from . import catalog
+from .model import SCHEMA_VERSION, Annotation, Attempt, ProbeResult, Reply, Step, TlsInfo
+
+
+def ui(lang: str) -> dict[str, str]:
+    """The interface strings of one language (English where a key is missing)."""
+    base = catalog.load("en").data.get("ui", {})
+    own = catalog.load(lang).data.get("ui", {}) if lang != "en" else {}
+    return {**base, **own}
+
 
 # C0 controls, DEL, C1 controls, and Unicode format characters that reorder or hide
 # text (bidi overrides, zero-width characters), plus lone surrogates from bad UTF-8.
@@ -221,41 +230,42 @@ def render_step(step: Step, style: Style = plain) -> list[str]:
     return out
 
 
-def _tls_lines(tls: TlsInfo) -> list[str]:
+def _tls_lines(tls: TlsInfo, t: dict[str, str]) -> list[str]:
     lines = [
         f"   TLS {tls.version or '?'}, {tls.cipher or '?'}"
         + (f" ({tls.cipher_bits} bits)" if tls.cipher_bits else "")
     ]
     if tls.subject is not None:
-        lines.append(f"   certificate: {tls.subject}; issuer: {tls.issuer}")
-        lines.append(f"   valid {tls.not_before} to {tls.not_after}")
+        lines.append("   " + t["certificate"].format(subject=tls.subject, issuer=tls.issuer))
+        lines.append("   " + t["valid"].format(start=tls.not_before, end=tls.not_after))
         if tls.sans:
             shown = ", ".join(tls.sans[:8]) + (" ..." if len(tls.sans) > 8 else "")
-            lines.append(f"   names: {shown}")
+            lines.append("   " + t["names"].format(names=shown))
     if tls.trusted:
-        store = "the system store" if tls.trust_store == "system" else tls.trust_store
-        trust = f"chain trusted by {store}"
+        store = t["system_store"] if tls.trust_store == "system" else tls.trust_store
+        trust = t["tls_trusted"].format(store=store)
     elif tls.trusted is False:
-        trust = f"NOT trusted ({tls.trust_error})"
+        trust = t["tls_untrusted"].format(error=tls.trust_error)
     else:
-        trust = f"trust not checked ({tls.trust_error})"
-    match = {True: "matches", False: "does NOT match", None: "not checked against"}[
+        trust = t["tls_unchecked"].format(error=tls.trust_error)
+    key = {True: "name_matches", False: "name_mismatch", None: "name_unchecked"}[
         tls.hostname_matches
     ]
-    lines.append(f"   {trust}; {match} {tls.checked_name}")
-    lines.append("   (opportunistic TLS: a certificate problem is reported, not fatal)")
+    lines.append(f"   {trust}; " + t[key].format(name=tls.checked_name))
+    lines.append("   " + t["tls_note"])
     return [escape(line) for line in lines]
 
 
-def render_text(result: ProbeResult, style: Style = plain) -> str:
+def render_text(result: ProbeResult, style: Style = plain, lang: str = "en") -> str:
     """The annotated transcript and the verdict block."""
+    t = ui(lang)
     addr = result.address
     out: list[str] = []
-    head = f"Probing {escape(addr.original)}"
+    head = t["probing"].format(address=escape(addr.original))
     if addr.domain != addr.domain_unicode:
-        head += f"  (domain {escape(addr.domain_unicode)} = {addr.domain})"
+        head += "  " + t["idn"].format(unicode=escape(addr.domain_unicode), ascii=addr.domain)
     out.append(style(head, "head"))
-    out.extend(_mx_lines(result))
+    out.extend(_mx_lines(result, t))
     for att in result.attempts:
         out.append("")
         src = f" from {att.local_address}:{att.local_port}" if att.local_address else ""
@@ -264,34 +274,27 @@ def render_text(result: ProbeResult, style: Style = plain) -> str:
         for step in att.steps:
             out.extend(render_step(step, style))
             if step.stage == "starttls" and att.tls is not None and not tls_shown:
-                out.extend(style(line, "dim") for line in _tls_lines(att.tls))
+                out.extend(style(line, "dim") for line in _tls_lines(att.tls, t))
                 tls_shown = True
         if att.error:
             out.append(style(f"!! {escape(att.error)}", "bad"))
         if att.verdict:
             out.append(style(f"   => {att.verdict} ({att.reason})", _VERDICT_ROLE[att.verdict]))
     out.append("")
-    out.extend(render_verdict(result, style))
+    out.extend(render_verdict(result, style, lang))
     return "\n".join(out)
 
 
-def _mx_lines(result: ProbeResult) -> list[str]:
+def _mx_lines(result: ProbeResult, t: dict[str, str]) -> list[str]:
     mx = result.mx
     domain = escape(result.address.domain)
-    label = {
-        "mx": f"MX records of {domain}:",
-        "implicit": f"{domain} has no MX records; using its own address (implicit MX):",
-        "null": f"{domain} publishes a null MX (RFC 7505): it accepts no mail.",
-        "server-option": "Server given with --server (no MX lookup):",
-        "ip-literal": "Address literal: probing that IP directly (no MX lookup):",
-        "none": f"No mail server found for {domain}.",
-    }[mx.source]
-    out = [label]
+    label = t[f"mx_{mx.source.replace('server-option', 'server').replace('ip-literal', 'literal')}"]
+    out = [label.format(domain=domain)]
     for h in mx.hosts:
         if mx.source == "null":
             break
         pref = f"{h.preference:>5} " if h.preference is not None else "      "
-        addrs = ", ".join(h.addresses) if h.addresses else "(no addresses)"
+        addrs = ", ".join(h.addresses) if h.addresses else t["no_addresses"]
         line = f"  {pref}{escape(h.host)}  {addrs}"
         if h.error:
             line += f"  !! {escape(h.error)}"
@@ -301,24 +304,53 @@ def _mx_lines(result: ProbeResult) -> list[str]:
     return out
 
 
-def render_verdict(result: ProbeResult, style: Style = plain) -> list[str]:
+def render_verdict(result: ProbeResult, style: Style = plain, lang: str = "en") -> list[str]:
+    t = ui(lang)
     role = _VERDICT_ROLE[result.verdict]
     out = [
-        style(f"Verdict: {result.verdict}", role) + f"   reason: {result.reason}",
+        style(f"{t['verdict']}: {result.verdict}", role) + f"   {t['reason']}: {result.reason}",
         f"  {escape(result.summary)}",
     ]
     ca = result.catch_all
     if ca.tested:
-        state = {
-            True: "accepted (catch-all: a 'yes' proves nothing)",
-            False: "rejected (good: the server checks mailboxes)",
-            None: "no clear answer",
-        }[ca.accepted]
-        out.append(f"  catch-all check: {escape(ca.address or '')} {state}")
+        state = {True: t["catch_all_yes"], False: t["catch_all_no"], None: t["catch_all_unclear"]}[
+            ca.accepted
+        ]
+        out.append(f"  {t['catch_all']}: {escape(ca.address or '')} {state}")
     deciding = result.diagnosis.deciding
     if deciding is not None and deciding.reply is not None and deciding.annotation is not None:
         ann = deciding.annotation
-        out.append(style(f"  deciding reply: {escape(_reply_lines(deciding.reply)[-1])}", "dim"))
-        out.append(style(f"  why: {escape(ann.evidence)}", "dim"))
-    out.append(style(f"  {len(result.attempts)} connection(s), {result.elapsed_ms:g} ms", "dim"))
+        line = escape(_reply_lines(deciding.reply)[-1])
+        out.append(style(f"  {t['deciding']}: {line}", "dim"))
+        out.append(style(f"  {t['why']}: {escape(ann.evidence)}", "dim"))
+        if not deciding.reply.is_positive:
+            out.extend(_deciding_card(deciding.reply, ann, lang, style))
+    n, ms = len(result.attempts), f"{result.elapsed_ms:g}"
+    out.append(style("  " + t["connections"].format(count=n, ms=ms), "dim"))
+    return out
+
+
+def _deciding_card(reply: Reply, ann: Annotation, lang: str, style: Style) -> list[str]:
+    """The full catalog card (and any provider advice) for the reply that decided."""
+    from .classify import pattern_info
+    from .explain import card
+
+    t = ui(lang)
+    cat = catalog.load(lang)
+    out: list[str] = []
+    if ann.rule and ann.provider:
+        info = pattern_info(ann.rule, lang)
+        if info is not None:
+            out.append(f"  {t['known_pattern']} ({escape(info.provider)}): {info.explanation}")
+            out.append(f"  {t['remedy']}: {info.remedy}")
+            out.append(style(f"  {t['source']}: {info.source}", "dim"))
+    keys = [reply.enhanced] if reply.enhanced else []
+    keys.append(str(reply.code))
+    shown = [c for c in (card(k, lang) for k in keys) if c is not None]
+    if shown:
+        c = shown[0]
+        out.append(style(f"  {c.key} {c.title}", "head"))
+        for field in ("description", "when", "fix"):
+            out.append(f"    {cat.heading(field)}: {getattr(c, field)}")
+        out.append(f"    {cat.heading('actor')}: {c.actor_text}")
     return out

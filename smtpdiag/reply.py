@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from .model import Reply
 
@@ -83,3 +84,103 @@ def parse_extensions(reply: Reply) -> tuple[tuple[str, str], ...]:
         seen.add(keyword)
         out.append((keyword, params[:MAX_LINE_CHARS]))
     return tuple(out)
+
+
+# -- replies quoted in bounces and pasted text -----------------------------------------------
+
+#: where a bounce says the reply came from -> SMTP stage
+_STAGE_HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p, re.IGNORECASE), stage)
+    for p, stage in (
+        (r"in reply to (the )?RCPT TO\b|after RCPT TO\b|\bRCPT TO:?\s*<[^>]*>:\s*$", "rcpt"),
+        (r"in reply to (the )?MAIL FROM\b|after MAIL FROM\b", "mail"),
+        (
+            r"in reply to (the )?end of DATA|after end of data|after DATA\b|"
+            r"in reply to (the )?DATA\b|after (the )?message (body|content)",
+            "data",
+        ),
+        (
+            r"in reply to (the )?(initial )?greeting|after (the )?initial connection|"
+            r"\bin the (SMTP )?greeting|\bbanner\b",
+            "banner",
+        ),
+        (r"in reply to (the )?(EHLO|HELO|LHLO)\b|after (EHLO|HELO)\b", "ehlo"),
+        (r"in reply to (the )?STARTTLS|after STARTTLS\b", "starttls"),
+        (r"in reply to (the )?AUTH\b|after AUTH\b", "auth"),
+    )
+)
+# A reply code where a reply starts: at a line start or after a quote, colon, "said",
+# "returned" ... but never inside a number (IP octets, ports, dates).
+_CODE_AT = re.compile(r"(?<![\w.\-/])([245][0-5]\d)(?=[ \-]|$)", re.MULTILINE)
+_LINE_CODE = re.compile(r"^\s*([245][0-5]\d)([ \-])\s?(.*)$")
+_TRAILERS = re.compile(r"\s*\((in reply to|after)\b[^)]*\)\s*$|\s*['\"]\s*$", re.IGNORECASE)
+MAX_INPUT = 100_000
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """A reply found in pasted text: code (if any), enhanced code, text, stage hint."""
+
+    code: int | None
+    enhanced: str | None
+    text: str
+    stage: str | None
+
+
+def detect_stage(text: str) -> str | None:
+    for pattern, stage in _STAGE_HINTS:
+        if pattern.search(text):
+            return stage
+    return None
+
+
+def extract_reply(pasted: str) -> Extracted:
+    """Find the SMTP reply in a pasted reply, bounce or NDR. Never raises.
+
+    Handles bare replies ("550 5.1.1 ..."), multi-line replies ("550-5.1.1 ...\\n550 ..."),
+    replies quoted inside bounces ("host mx[192.0.2.9] said: 550 ... (in reply to RCPT TO
+    command)", "Remote Server returned '550 5.1.10 ...'"), and texts without any code.
+    """
+    text = pasted[:MAX_INPUT].replace("\r\n", "\n").replace("\r", "\n")
+    stage = detect_stage(text)
+    best: re.Match[str] | None = None
+    for m in _CODE_AT.finditer(text):
+        after = text[m.end() : m.end() + 16].lstrip(" -")
+        enhanced = find_enhanced(after)
+        if enhanced is not None and enhanced[0] == m.group(1)[0]:
+            best = m
+            break
+        if best is None:
+            best = m
+    if best is None:
+        body = " ".join(line.strip() for line in text.split("\n") if line.strip())
+        body = _TRAILERS.sub("", body)
+        return Extracted(None, find_enhanced(body), body, stage)
+    code = int(best.group(1))
+    rest = text[best.start() :]
+    lines: list[str] = []
+    for raw in rest.split("\n"):
+        line_match = _LINE_CODE.match(raw)
+        if line_match and int(line_match.group(1)) == code:
+            lines.append(line_match.group(3).strip())
+            if line_match.group(2) == " " and len(lines) > 1:
+                break
+            continue
+        if not lines:
+            continue
+        folded = raw.strip() and len(lines) == 1 and not lines[-1].endswith(")")
+        if (
+            folded
+            and not _LINE_CODE.match(raw)
+            and not raw.strip().startswith(("--", "Reporting-"))
+        ):
+            # a wrapped continuation of a single-line reply (bounces fold long lines)
+            lines.append(raw.strip())
+            continue
+        break
+    if not lines:
+        lines = [rest[len(best.group(1)) :].strip(" -")]
+    body = " ".join(x for x in lines if x)
+    body = _TRAILERS.sub("", body).strip()
+    enhanced = find_enhanced(body)
+    return Extracted(code, enhanced, body, stage)
