@@ -196,6 +196,7 @@ def main() -> None:
     default=None,
     help="Colour the transcript. Default: only on a terminal, and never with NO_COLOR.",
 )
+@lang_option
 def probe(
     addresses: tuple[str, ...],
     mail_from: str,
