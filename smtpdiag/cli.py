@@ -294,7 +294,7 @@ def _print_results(results: Sequence[ProbeResult], fmt: str, colour: bool, lang:
     if fmt == "json":
         indent = 2 if len(results) == 1 else None
         for r in results:
-            click.echo(render.to_json(r, indent=indent))
+            click.echo(render.to_json(r, indent=indent, lang=lang))
         return
     style = render.colour if colour else render.plain
     for i, r in enumerate(results):

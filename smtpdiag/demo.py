@@ -53,7 +53,7 @@ def run_demo(fmt: str = "text", colour: bool = False, lang: str = "en") -> int:
                 f"got {result.verdict}/{result.reason}"
             )
         if fmt == "json":
-            click.echo(render.to_json(result, indent=None))
+            click.echo(render.to_json(result, indent=None, lang=lang))
             continue
         click.echo(style(f"=== {case.title} ===", "head"), color=colour)
         click.echo(render.render_text(result, style, lang), color=colour)

@@ -75,6 +75,8 @@ def _step_json(step: Step) -> dict[str, Any]:
             "meaning": ann.meaning,
             "reason": ann.reason,
             "evidence": ann.evidence,
+            "rule": ann.rule,
+            "provider": ann.provider,
         },
     }
 
@@ -117,7 +119,30 @@ def _attempt_json(att: Attempt) -> dict[str, Any]:
     }
 
 
-def to_dict(result: ProbeResult) -> dict[str, Any]:
+def _deciding_json(result: ProbeResult, lang: str) -> dict[str, Any] | None:
+    """The reply that decided the verdict, with its full catalog card(s) and any
+    provider pattern's explanation and remedy."""
+    step = result.diagnosis.deciding
+    if step is None:
+        return None
+    import dataclasses
+
+    from .classify import pattern_info
+    from .explain import card
+
+    cards = []
+    pattern = None
+    if step.reply is not None:
+        keys = [k for k in (step.reply.enhanced, str(step.reply.code)) if k]
+        cards = [dataclasses.asdict(c) for c in (card(k, lang) for k in keys) if c is not None]
+    ann = step.annotation
+    if ann is not None and ann.rule and ann.provider:
+        info = pattern_info(ann.rule, lang)
+        pattern = dataclasses.asdict(info) if info is not None else None
+    return {**_step_json(step), "cards": cards, "provider": pattern}
+
+
+def to_dict(result: ProbeResult, lang: str = "en") -> dict[str, Any]:
     """The documented JSON shape (schema 1) of one probe result."""
     addr = result.address
     return {
@@ -143,6 +168,7 @@ def to_dict(result: ProbeResult) -> dict[str, Any]:
             ],
         },
         "attempts": [_attempt_json(a) for a in result.attempts],
+        "deciding": _deciding_json(result, lang),
         "catch_all": {
             "tested": result.catch_all.tested,
             "address": result.catch_all.address,
@@ -158,9 +184,9 @@ def to_dict(result: ProbeResult) -> dict[str, Any]:
 _JSON_UNSAFE = re.compile("[\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 
-def to_json(result: ProbeResult, indent: int | None = 2) -> str:
+def to_json(result: ProbeResult, indent: int | None = 2, lang: str = "en") -> str:
     """JSON text for one result. Control and invisible characters are \\u-escaped."""
-    text = json.dumps(to_dict(result), ensure_ascii=False, indent=indent)
+    text = json.dumps(to_dict(result, lang), ensure_ascii=False, indent=indent)
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 

@@ -519,3 +519,23 @@ class CliRunnerWithStderr:
         from smtpdiag.cli import main
 
         return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+def test_json_deciding_reply_has_the_full_card(rig: Rig) -> None:
+    _code, doc = probe_json(rig, "nobody@example.test")
+    deciding = doc["deciding"]
+    assert deciding["reply"]["code"] == 550
+    assert [c["key"] for c in deciding["cards"]] == ["5.1.1", "550"]
+    assert {"description", "when", "fix", "actor_text"} <= set(deciding["cards"][0])
+
+
+def test_probe_in_thai(rig: Rig) -> None:
+    result = run_cli(["probe", *base_args(rig), "--lang", "th", "nobody@example.test"])
+    out = result.output
+    assert result.exit_code == 1
+    assert "ผลการตรวจ: undeliverable" in out  # the verdict keyword itself stays stable
+    assert "ไม่พบกล่องจดหมาย" in out  # the 550 title, in Thai
+    assert "วิธีแก้ไข" in out  # the deciding reply's card
+    code, doc = probe_json(rig, "--lang", "th", "nobody@example.test")
+    assert doc["reason"] == "mailbox-unknown"
+    assert any("\u0e00" <= ch <= "\u0e7f" for ch in doc["summary"])
