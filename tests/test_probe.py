@@ -536,6 +536,6 @@ def test_probe_in_thai(rig: Rig) -> None:
     assert "ผลการตรวจ: undeliverable" in out  # the verdict keyword itself stays stable
     assert "ไม่พบกล่องจดหมาย" in out  # the 550 title, in Thai
     assert "วิธีแก้ไข" in out  # the deciding reply's card
-    code, doc = probe_json(rig, "--lang", "th", "nobody@example.test")
+    _code, doc = probe_json(rig, "--lang", "th", "nobody@example.test")
     assert doc["reason"] == "mailbox-unknown"
     assert any("\u0e00" <= ch <= "\u0e7f" for ch in doc["summary"])
