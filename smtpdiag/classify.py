@@ -60,6 +60,7 @@ class _Rules:
     text: tuple[_TextRule, ...]
     stage_defaults: dict[tuple[str, str], str]
     generic_enhanced: frozenset[str]
+    subject_defaults: dict[str, str]
     providers: dict[str, dict[str, Any]]
 
 
@@ -81,8 +82,12 @@ def _rules() -> _Rules:
         providers = load_data("smtpdiag.data", "providers").get("pattern", [])
     except FileNotFoundError:
         providers = []
-    text = tuple(_compile(r, str(r.get("provider", ""))) for r in providers) + tuple(
-        _compile(r, None) for r in generic.get("text", [])
+    specific = [r for r in providers if not r.get("fallback")]
+    fallback = [r for r in providers if r.get("fallback")]
+    text = (
+        tuple(_compile(r, str(r.get("provider", ""))) for r in specific)
+        + tuple(_compile(r, None) for r in generic.get("text", []))
+        + tuple(_compile(r, str(r.get("provider", ""))) for r in fallback)
     )
     stage_defaults = {
         (str(r["stage"]), str(r["class"])): str(r["reason"]) for r in generic.get("stage", [])
@@ -91,6 +96,7 @@ def _rules() -> _Rules:
         text=text,
         stage_defaults=stage_defaults,
         generic_enhanced=frozenset(str(g) for g in generic.get("generic_enhanced", [])),
+        subject_defaults={str(k): str(v) for k, v in generic.get("subject_defaults", {}).items()},
         providers={str(r["id"]): r for r in providers},
     )
 
@@ -116,6 +122,15 @@ def pattern_info(rule_id: str, lang: str = "en") -> PatternInfo | None:
     )
 
 
+_QMAIL_STYLE = re.compile(r"\(#([245]\.\d{1,3}\.\d{1,3})\)")
+
+
+def _trailing_enhanced(text: str) -> str | None:
+    """qmail and some gateways put the status code at the end: "... (#5.1.1)"."""
+    m = _QMAIL_STYLE.search(text)
+    return find_enhanced(m.group(1)) if m else None
+
+
 def _klass(code: int | None, enhanced: str | None) -> str:
     if code is not None and 200 <= code < 600:
         return str(code)[0]
@@ -128,7 +143,7 @@ def classify(
     """Classify a reply. ``code`` may be None for a text without one. Never raises."""
     text = text[:MAX_TEXT]
     if enhanced is None:
-        enhanced = find_enhanced(text)
+        enhanced = find_enhanced(text) or _trailing_enhanced(text)
     if stage is None:
         stage = detect_stage(text)
     klass = _klass(code, enhanced)
@@ -153,7 +168,9 @@ def classify(
             )
     cat = catalog.load("en")
     generic = enhanced is None or f"X.{enhanced.split('.', 1)[1]}" in rules.generic_enhanced
-    if stage and klass and generic:
+    # 500-504 and 555 say what went wrong themselves (syntax, sequence): no stage default
+    specific_code = code is not None and (500 <= code <= 504 or code == 555)
+    if stage and klass and generic and not specific_code:
         reason = rules.stage_defaults.get((stage, klass))
         if reason:
             return Classification(reason, "medium", f"{what or 'a refusal'} at the {stage} stage")
@@ -163,6 +180,11 @@ def classify(
             return Classification(
                 entry.reason, "medium", f"enhanced code {enhanced} ({entry.title})"
             )
+        # a code the registry does not list (providers invent many): its subject still says
+        # what kind of problem it is
+        subject = rules.subject_defaults.get(enhanced.split(".")[1])
+        if subject and klass in ("4", "5"):
+            return Classification(subject, "low", f"enhanced code {enhanced} (its subject)")
     if code is not None:
         entry = cat.basic(code)
         if entry is not None and entry.reason:

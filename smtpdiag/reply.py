@@ -111,8 +111,8 @@ _STAGE_HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 # A reply code where a reply starts: at a line start or after a quote, colon, "said",
 # "returned" ... but never inside a number (IP octets, ports, dates).
-_CODE_AT = re.compile(r"(?<![\w.\-/])([245][0-5]\d)(?=[ \-]|$)", re.MULTILINE)
-_LINE_CODE = re.compile(r"^\s*([245][0-5]\d)([ \-])\s?(.*)$")
+_CODE_AT = re.compile(r"(?<![\w.\-/])([2-5][0-5]\d)(?=[ \-]|$)", re.MULTILINE)
+_LINE_CODE = re.compile(r"^\s*([2-5][0-5]\d)([ \-])\s?(.*)$")
 _TRAILERS = re.compile(r"\s*\((in reply to|after)\b[^)]*\)\s*$|\s*['\"]\s*$", re.IGNORECASE)
 MAX_INPUT = 100_000
 
@@ -134,6 +134,23 @@ def detect_stage(text: str) -> str | None:
     return None
 
 
+_INTRO_WORDS = re.compile(
+    r"(said|returned|was|error|response|reply|answered|smtp;?)\s*:?\s*$", re.IGNORECASE
+)
+
+
+def _plausible_reply_start(text: str, start: int, code: str) -> bool:
+    """A number is taken for a reply code only where replies start: at a line start,
+    after a quote, colon or semicolon, or after words like "said:" and "returned"."""
+    line = text[text.rfind("\n", 0, start) + 1 : start]
+    if not line.strip():
+        return True
+    if code[0] == "3":
+        return False
+    before = line.rstrip()
+    return before.endswith((":", "'", '"', ";", "(", "<", "[")) or bool(_INTRO_WORDS.search(before))
+
+
 def extract_reply(pasted: str) -> Extracted:
     """Find the SMTP reply in a pasted reply, bounce or NDR. Never raises.
 
@@ -150,7 +167,7 @@ def extract_reply(pasted: str) -> Extracted:
         if enhanced is not None and enhanced[0] == m.group(1)[0]:
             best = m
             break
-        if best is None:
+        if best is None and _plausible_reply_start(text, m.start(), m.group(1)):
             best = m
     if best is None:
         body = " ".join(line.strip() for line in text.split("\n") if line.strip())
