@@ -20,6 +20,7 @@ from typing import Any
 
 from . import catalog
 from .datafiles import load as load_data
+from .datafiles import load_prefilter
 from .reply import detect_stage, find_enhanced
 
 MAX_TEXT = 20_000
@@ -37,11 +38,22 @@ class Classification:
 @dataclass(frozen=True)
 class _TextRule:
     id: str
-    pattern: re.Pattern[str]
+    source: str  # the regex; compiled on first use
+    literals: tuple[str, ...] | None  # one of these must occur in the text (None: no hint)
     reason: str
     stages: frozenset[str]
     classes: frozenset[str]
     provider: str | None
+
+    def search(self, text: str, lowered: str) -> re.Match[str] | None:
+        if self.literals is not None and not any(lit in lowered for lit in self.literals):
+            return None
+        return _compiled(self.source).search(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(source: str) -> re.Pattern[str]:
+    return re.compile(source, re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -64,10 +76,15 @@ class _Rules:
     providers: dict[str, dict[str, Any]]
 
 
-def _compile(raw: dict[str, Any], provider: str | None) -> _TextRule:
+def _compile(
+    raw: dict[str, Any], provider: str | None, prefilter: dict[str, list[str] | None]
+) -> _TextRule:
+    source = str(raw["match"])
+    literals = prefilter.get(source)
     return _TextRule(
         id=str(raw["id"]),
-        pattern=re.compile(str(raw.get("match") or raw.get("pattern")), re.IGNORECASE),
+        source=source,
+        literals=tuple(literals) if literals else None,
         reason=str(raw["reason"]),
         stages=frozenset(raw.get("stages", [])),
         classes=frozenset(str(c) for c in raw.get("classes", ["4", "5"])),
@@ -82,12 +99,16 @@ def _rules() -> _Rules:
         providers = load_data("smtpdiag.data", "providers").get("pattern", [])
     except FileNotFoundError:
         providers = []
+    try:
+        prefilter = load_prefilter()
+    except (OSError, ValueError):
+        prefilter = {}
     specific = [r for r in providers if not r.get("fallback")]
     fallback = [r for r in providers if r.get("fallback")]
     text = (
-        tuple(_compile(r, str(r.get("provider", ""))) for r in specific)
-        + tuple(_compile(r, None) for r in generic.get("text", []))
-        + tuple(_compile(r, str(r.get("provider", ""))) for r in fallback)
+        tuple(_compile(r, str(r.get("provider", "")), prefilter) for r in specific)
+        + tuple(_compile(r, None, prefilter) for r in generic.get("text", []))
+        + tuple(_compile(r, str(r.get("provider", "")), prefilter) for r in fallback)
     )
     stage_defaults = {
         (str(r["stage"]), str(r["class"])): str(r["reason"]) for r in generic.get("stage", [])
@@ -151,12 +172,13 @@ def classify(
     if klass in ("2", "3"):
         return Classification("accepted", "high", f"{what} is a positive reply")
     rules = _rules()
+    lowered = text.lower()
     for rule in rules.text:
         if rule.stages and stage not in rule.stages:
             continue
         if klass and klass not in rule.classes:
             continue
-        m = rule.pattern.search(text)
+        m = rule.search(text, lowered)
         if m:
             source = f"{rule.provider} pattern" if rule.provider else "rule"
             return Classification(

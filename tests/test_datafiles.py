@@ -28,3 +28,42 @@ def test_json_twin_matches_toml(source: object) -> None:
     assert twin.read_text(encoding="utf-8") == datafiles.twin_text(source), (
         f"{twin.name} is stale: run python -m smtpdiag.datafiles"
     )
+
+
+def test_prefilter_is_current() -> None:
+    assert datafiles.prefilter_path().read_text(encoding="utf-8") == datafiles.prefilter_text(), (
+        "prefilter.json is stale: run python -m smtpdiag.datafiles"
+    )
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("user unknown|no such user", ["user unknown", "no such user"]),
+        ("user unknown|unknown user", None),  # the parser factors out the common "u"
+        (r"\bspf\b|sender policy", ["spf", "sender policy"]),
+        ("no such (user|mailbox)", ["no such "]),
+        ("(?:a|b)c", None),
+        ("x|[a-z]+", None),
+    ],
+)
+def test_required_literals(pattern: str, expected: list[str] | None) -> None:
+    assert datafiles.required_literals(pattern) == expected
+
+
+def test_prefilter_never_hides_a_match() -> None:
+    """Every corpus text that a rule's regex matches also passes that rule's prefilter."""
+    import re
+
+    from smtpdiag.classify import _rules
+
+    from .test_classifier import CORPUS
+
+    texts = [c["text"] for c in CORPUS]
+    for rule in _rules().text:
+        if rule.literals is None:
+            continue
+        regex = re.compile(rule.source, re.IGNORECASE)
+        for text in texts:
+            if regex.search(text):
+                assert any(lit in text.lower() for lit in rule.literals), (rule.id, text)
