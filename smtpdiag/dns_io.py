@@ -21,6 +21,7 @@ import dns.resolver
 
 from .errors import UsageError
 from .model import MxHost, MxPlan
+from .spf import Answer
 
 #: More MX hosts than this are not resolved or tried (a hostile zone can list hundreds).
 MAX_MX_HOSTS = 20
@@ -208,3 +209,55 @@ async def resolve_server(
     if not addresses and plan_kind is None:
         plan_kind = "dns-failure"
     return MxPlan("server-option", (MxHost(host, None, addresses, error),), error, plan_kind)
+
+
+class DnsLookup:
+    """Typed DNS queries for the auth checks, with one in-run cache.
+
+    Calling it as ``await lookup(name, rdtype)`` returns an :class:`smtpdiag.spf.Answer`;
+    concurrent and repeated queries for the same name and type share one answer.
+    Never raises.
+    """
+
+    def __init__(self, resolver: dns.asyncresolver.Resolver) -> None:
+        self.resolver = resolver
+        self._cache: dict[tuple[str, str], asyncio.Future[Answer]] = {}
+        self.count = 0
+
+    async def __call__(self, name: str, rdtype: str) -> Answer:
+        key = (name.lower().rstrip("."), rdtype.upper())
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = asyncio.ensure_future(self._query(key[0], key[1]))
+            self._cache[key] = cached
+        return await asyncio.shield(cached)
+
+    async def _query(self, name: str, rdtype: str) -> Answer:
+        self.count += 1
+        try:
+            qname = dns.name.from_text(name)
+        except (dns.exception.DNSException, UnicodeError, ValueError):
+            return Answer(error="nxdomain")  # a name that cannot exist in DNS
+        try:
+            answer = await self.resolver.resolve(qname, rdtype, search=False)
+        except dns.resolver.NXDOMAIN:
+            return Answer(error="nxdomain")
+        except dns.resolver.NoAnswer:
+            return Answer(error="nodata")
+        except dns.resolver.LifetimeTimeout:
+            return Answer(error="timeout")
+        except dns.resolver.NoNameservers:
+            return Answer(error="servfail")
+        except (dns.exception.DNSException, OSError, ValueError):
+            return Answer(error="error")
+        values: list[bytes | str] = []
+        for rr in answer:
+            if rdtype == "TXT":
+                values.append(b"".join(rr.strings))
+            elif rdtype in ("A", "AAAA"):
+                values.append(rr.address)
+            elif rdtype == "MX":
+                values.append(f"{rr.preference} {rr.exchange.to_text(omit_final_dot=True)}")
+            else:
+                values.append(rr.to_text().rstrip("."))
+        return Answer(values=tuple(values))

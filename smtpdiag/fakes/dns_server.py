@@ -137,7 +137,9 @@ class _ServedZone:
                 name = name.parent()
         soa = zone.get_rdataset(self.origin, dns.rdatatype.SOA)
         if soa is None:  # zone files may omit the SOA: synthesize one for negative answers
-            text = f"ns.{self.origin} hostmaster.{self.origin} 1 3600 600 86400 60"
+            ns = dns.name.Name((b"ns",)).concatenate(self.origin)  # works for the root too
+            host = dns.name.Name((b"hostmaster",)).concatenate(self.origin)
+            text = f"{ns} {host} 1 3600 600 86400 60"
             soa = dns.rdataset.from_rdata(60, dns.rdata.from_text(_IN, dns.rdatatype.SOA, text))
         rdata = soa[0]
         assert isinstance(rdata, dns.rdtypes.ANY.SOA.SOA)

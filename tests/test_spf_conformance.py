@@ -1,0 +1,72 @@
+"""The RFC 7208 conformance suite (OpenSPF, 203 tests) against smtpdiag's SPF evaluator,
+with each scenario's zone data served by a real DNS server on loopback.
+
+The suite file is read from ../shared/conformance/ beside the checkout; if it is
+missing the whole module fails (it is not skipped): CI must run it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import dns.name
+import pytest
+
+from smtpdiag.dns_io import DnsConfig, DnsLookup, make_resolver
+from smtpdiag.fakes.dns_server import ThreadedFakeDNS
+from smtpdiag.spf import check_host, identity
+
+from .spf_suite import SUITE, build_zone, load_suite
+
+assert SUITE.exists(), f"the RFC 7208 suite is missing: {SUITE}"
+SCENARIOS = load_suite()
+CASES = [
+    (index, name, test)
+    for index, scenario in enumerate(SCENARIOS)
+    for name, test in scenario["tests"].items()
+]
+
+
+def test_suite_has_203_tests() -> None:
+    assert len(CASES) == 203
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[dict[int, ThreadedFakeDNS]]:
+    running: dict[int, ThreadedFakeDNS] = {}
+    for index, scenario in enumerate(SCENARIOS):
+        zone, behaviour = build_zone(scenario.get("zonedata", {}))
+        server = ThreadedFakeDNS({dns.name.root: zone}, behaviour)
+        server.start()
+        running[index] = server
+    yield running
+    for server in running.values():
+        server.stop()
+
+
+@pytest.mark.parametrize(("index", "name", "test"), CASES, ids=[c[1] for c in CASES])
+def test_rfc7208(
+    servers: dict[int, ThreadedFakeDNS], index: int, name: str, test: dict[str, Any]
+) -> None:
+    host, port = servers[index].address
+    resolver = make_resolver(DnsConfig(((host, port),), timeout=0.5))
+    sender, domain = identity(test["mailfrom"], test["helo"])
+    result = asyncio.run(
+        check_host(
+            DnsLookup(resolver),
+            test["host"],
+            domain,
+            sender,
+            test["helo"],
+            default_explanation="DEFAULT",
+        )
+    )
+    expected = test["result"] if isinstance(test["result"], list) else [test["result"]]
+    assert result.result in expected, (
+        f"{name}: got {result.result} ({result.error}), expected {expected}; "
+        f"{test.get('description', '')}"
+    )
+    if "explanation" in test and result.result == "fail":
+        assert result.explanation == test["explanation"]
