@@ -8,7 +8,10 @@ Server replies, refusals and timeouts are recorded here as data, never raised.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .auth import AuthReport, Finding
 
 SCHEMA_VERSION = 1
 
@@ -256,6 +259,8 @@ class ProbeResult:
     started_at: str = ""
     elapsed_ms: float = 0.0
     options: tuple[tuple[str, str], ...] = ()
+    auth: AuthReport | None = None  # SPF/DMARC/DKIM/PTR/DNSBL, run for rejections (or --auth)
+    finding: Finding | None = None  # what in `auth` explains the rejection
 
     @property
     def verdict(self) -> Verdict:

@@ -11,12 +11,16 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .addresses import normalize_domain, parse_address, parse_host_port
 from .diagnose import diagnose
 from .errors import UsageError
-from .model import Address, Attempt, MxHost, MxPlan, ProbeResult
+from .model import Address, Attempt, Diagnosis, MxHost, MxPlan, ProbeResult
 from .smtp_io import Recipient, SessionOptions, StartTls, run_session
+
+if TYPE_CHECKING:
+    from .auth import AuthReport, Finding
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,9 @@ class ProbeOptions:
     shuffle: bool = True
     ca_file: str | None = None
     lang: str = "en"
+    auth: bool = False  # run the SPF/DMARC/DKIM/PTR/DNSBL report even when nothing is refused
+    dkim_selectors: tuple[str, ...] = ()
+    dnsbls: tuple[str, ...] | None = None  # None: the default lists
     seed: int | None = field(default=None, repr=False)  # for reproducible shuffles in tests
 
 
@@ -192,6 +199,13 @@ async def _probe(addr: Address, opts: ProbeOptions) -> ProbeResult:
     if plan.source != "null":
         attempts = await _try_hosts(plan, port, recipients, session_opts, deadline, opts.all_mx)
     diagnosis, catch_all, annotated = diagnose(addr, plan, attempts, opts.lang)
+    report = finding = None
+    if needs_auth(diagnosis, opts.auth):
+        report, finding = await _auth_for(diagnosis, annotated, opts, helo)
+        if finding is not None:
+            diagnosis = dataclasses.replace(
+                diagnosis, reason=finding.reason, summary=f"{finding.text}"
+            )
     return ProbeResult(
         address=addr,
         mx=plan,
@@ -200,6 +214,8 @@ async def _probe(addr: Address, opts: ProbeOptions) -> ProbeResult:
         catch_all=catch_all,
         started_at=started_wall.isoformat(timespec="seconds"),
         elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+        auth=report,
+        finding=finding,
         options=(
             ("helo", helo),
             ("mail_from", opts.mail_from),
@@ -207,6 +223,69 @@ async def _probe(addr: Address, opts: ProbeOptions) -> ProbeResult:
             ("starttls", opts.starttls),
         ),
     )
+
+
+#: reasons of a 4xx reply that sender authentication or reputation can explain
+_AUTH_4XX = {
+    "policy",
+    "auth-failed",
+    "client-blocked",
+    "bad-reputation",
+    "ptr-required",
+    "spam",
+    "sender-rejected",
+}
+_STAGE_NAMES = {
+    "banner": "the greeting",
+    "ehlo": "EHLO",
+    "helo": "HELO",
+    "mail": "MAIL FROM",
+    "rcpt": "RCPT TO",
+    "data": "DATA",
+    "starttls": "STARTTLS",
+}
+
+
+def needs_auth(diagnosis: Diagnosis, forced: bool) -> bool:
+    """Run the auth analyses for every 5xx, every 4xx policy/reputation reply, or --auth."""
+    step = diagnosis.deciding
+    if forced:
+        return True
+    if step is None or step.reply is None:
+        return False
+    klass = step.reply.code // 100
+    return klass == 5 or (klass == 4 and diagnosis.reason in _AUTH_4XX)
+
+
+async def _auth_for(
+    diagnosis: Diagnosis, attempts: Sequence[Attempt], opts: ProbeOptions, helo: str
+) -> tuple[AuthReport | None, Finding | None]:
+    from .auth import attribute, run_auth
+    from .dns_io import DnsConfig, DnsLookup, make_resolver
+
+    try:
+        resolver = make_resolver(DnsConfig(parse_resolvers(opts.resolvers), opts.dns_timeout))
+    except UsageError:
+        return None, None
+    step = diagnosis.deciding
+    ip = next((a.local_address for a in attempts if a.local_address), None)
+    ip = ip or opts.source_address
+    domain = opts.mail_from.rpartition("@")[2] if opts.mail_from else helo
+    report = await run_auth(
+        DnsLookup(resolver),
+        domain,
+        ip=ip,
+        mail_from=opts.mail_from,
+        helo=helo,
+        selectors=opts.dkim_selectors,
+        dnsbl_zones=opts.dnsbls,
+    )
+    where = ""
+    if step is not None and step.reply is not None and step.reply.code // 100 in (4, 5):
+        brief = f"{step.reply.code}" + (f" {step.reply.enhanced}" if step.reply.enhanced else "")
+        where = f"{brief} at {_STAGE_NAMES.get(step.stage, step.stage)}"
+        return report, attribute(report, diagnosis.reason, where)
+    return report, None
 
 
 async def _try_hosts(
