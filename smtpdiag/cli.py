@@ -196,6 +196,27 @@ def main() -> None:
     default=None,
     help="Colour the transcript. Default: only on a terminal, and never with NO_COLOR.",
 )
+@click.option(
+    "--auth",
+    "auth",
+    is_flag=True,
+    help="Always run the SPF/DMARC/DKIM/reverse-DNS/blocklist report (it runs by "
+    "itself for 5xx and policy 4xx replies).",
+)
+@click.option(
+    "--dkim-selector",
+    "dkim_selectors",
+    multiple=True,
+    metavar="SELECTOR",
+    help="DKIM selector to check (repeatable), besides the common ones.",
+)
+@click.option(
+    "--dnsbl",
+    "dnsbls",
+    multiple=True,
+    metavar="ZONE",
+    help="DNS blocklist to check the source IP on (repeatable; replaces the defaults).",
+)
 @lang_option
 def probe(
     addresses: tuple[str, ...],
@@ -217,6 +238,9 @@ def probe(
     no_shuffle: bool,
     fmt: str,
     color: bool | None,
+    auth: bool,
+    dkim_selectors: tuple[str, ...],
+    dnsbls: tuple[str, ...],
     lang: str,
 ) -> None:
     """Probe ADDRESS: find its MX, hold an SMTP session up to RCPT TO, explain each reply.
@@ -253,6 +277,9 @@ def probe(
         shuffle=not no_shuffle,
         ca_file=ca_file,
         lang=lang,
+        auth=auth,
+        dkim_selectors=dkim_selectors,
+        dnsbls=dnsbls or None,
     )
     try:
         check_options(opts)
@@ -322,6 +349,143 @@ def demo(fmt: str, color: bool | None, lang: str) -> None:
 
 
 STAGES = ["banner", "ehlo", "starttls", "auth", "mail", "rcpt", "data"]
+AUTH_EXIT_HELP = """\b
+Exit codes:
+  0  SPF pass, neutral or none (or not evaluated), not listed on a blocklist
+  1  SPF fail, softfail or permerror, or the IP is on a blocklist
+  2  usage error
+  3  SPF temperror (DNS trouble: try again)"""
+
+
+def _lenient_name(value: str, what: str) -> str:
+    """Names for `auth` are checked only for what could never be sent: RFC 7208 wants even
+    odd names (a label over 63 octets, a domain literal) evaluated, to result "none"."""
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in value) or len(value) > 1024:
+        _fail(f"{what} {value!r} contains spaces or control characters")
+    return value
+
+
+@main.command(epilog=AUTH_EXIT_HELP)
+@click.argument("domain")
+@click.option("--ip", metavar="IP", help="Evaluate SPF, reverse DNS and blocklists for this IP.")
+@click.option(
+    "--mail-from",
+    "mail_from",
+    metavar="ADDRESS",
+    default=None,
+    help='The MAIL FROM address SPF checks ("" for the null sender: then '
+    "postmaster@HELO). Default: postmaster@DOMAIN.",
+)
+@click.option("--helo", metavar="NAME", default="", help="The EHLO/HELO name.")
+@click.option(
+    "--dkim-selector",
+    "dkim_selectors",
+    multiple=True,
+    metavar="SELECTOR",
+    help="DKIM selector to check (repeatable), besides the common ones.",
+)
+@click.option("--no-common-selectors", is_flag=True, help="Check only the selectors given.")
+@click.option(
+    "--dnsbl",
+    "dnsbls",
+    multiple=True,
+    metavar="ZONE",
+    help="DNS blocklist to check --ip on (repeatable; replaces the defaults).",
+)
+@click.option(
+    "--resolver",
+    "resolvers",
+    multiple=True,
+    metavar="IP[:PORT]",
+    help="DNS server to ask (repeatable). Default: the system resolver.",
+)
+@_float_option("--dns-timeout", default=5.0, help="Seconds to wait for each DNS query.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option("--color/--no-color", "color", default=None, help="Colour the report.")
+def auth(
+    domain: str,
+    ip: str | None,
+    mail_from: str | None,
+    helo: str,
+    dkim_selectors: tuple[str, ...],
+    no_common_selectors: bool,
+    dnsbls: tuple[str, ...],
+    resolvers: tuple[str, ...],
+    dns_timeout: float,
+    fmt: str,
+    color: bool | None,
+) -> None:
+    """Check the SPF, DMARC, DKIM, reverse DNS and blocklist standing of DOMAIN.
+
+    With --ip, SPF is evaluated (RFC 7208 check_host) with a full trace, and the IP's
+    reverse DNS and blocklist listings are checked. Without it, the SPF record is walked
+    and checked (syntax, lookup count, +all, ptr, size) but not evaluated.
+
+    \b
+    Examples:
+      smtpdiag auth example.com
+      smtpdiag auth example.com --ip 203.0.113.5 --mail-from bounce@example.com
+      smtpdiag auth example.com --ip 203.0.113.5 --mail-from "" --helo mail.example.com
+      smtpdiag auth example.com --dkim-selector s2024 --format json
+    """
+    import asyncio
+    import ipaddress
+    import json
+
+    from . import render
+    from .auth import run_auth
+    from .dns_io import DnsConfig, DnsLookup, make_resolver
+    from .prober import parse_resolvers
+    from .render_auth import auth_dict, render_auth
+
+    _lenient_name(domain, "DOMAIN")
+    if mail_from:
+        _lenient_name(mail_from, "--mail-from")
+    if helo:
+        _lenient_name(helo, "--helo")
+    if ip is not None:
+        try:
+            ip = str(ipaddress.ip_address(ip))
+        except ValueError:
+            _fail(f"--ip {ip!r} is not an IP address")
+    if not 0 < dns_timeout <= 3600:
+        _fail(f"--dns-timeout {dns_timeout}: must be more than 0 and at most 3600 seconds")
+    try:
+        resolver = make_resolver(DnsConfig(parse_resolvers(resolvers), dns_timeout))
+    except SmtpdiagError as exc:
+        _fail(str(exc))
+        return
+    report = asyncio.run(
+        run_auth(
+            DnsLookup(resolver),
+            domain.rstrip(".").lower() if domain.isascii() else domain,
+            ip=ip,
+            mail_from=mail_from,
+            helo=helo,
+            selectors=dkim_selectors,
+            dnsbl_zones=dnsbls or None,
+            common_selectors=not no_common_selectors,
+        )
+    )
+    if fmt == "json":
+        doc = auth_dict(report)
+        assert doc is not None
+        text = json.dumps({"schema": 1, **doc}, ensure_ascii=False, indent=2)
+        click.echo(render._JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+    else:
+        colour = _use_colour(color)
+        style = render.colour if colour else render.plain
+        click.echo("\n".join(render_auth(report, style)), color=colour)
+    spf_result = report.spf.result if report.spf and report.spf_evaluated else None
+    if spf_result == "temperror":
+        _exit(EXIT_TEMPORARY)
+    if spf_result in ("fail", "softfail", "permerror") or any(b.listed for b in report.dnsbl):
+        _exit(EXIT_UNDELIVERABLE)
+    _exit(EXIT_OK)
+
+
 MAX_STDIN = 1_000_000
 
 

@@ -221,6 +221,7 @@ async def _probe(addr: Address, opts: ProbeOptions) -> ProbeResult:
             ("mail_from", opts.mail_from),
             ("port", str(port)),
             ("starttls", opts.starttls),
+            ("auth", "always" if opts.auth else "on-refusal"),
         ),
     )
 

@@ -142,6 +142,14 @@ def _deciding_json(result: ProbeResult, lang: str) -> dict[str, Any] | None:
     return {**_step_json(step), "cards": cards, "provider": pattern}
 
 
+def _auth_json(result: ProbeResult) -> dict[str, Any] | None:
+    if result.auth is None:
+        return None
+    from .render_auth import auth_dict
+
+    return auth_dict(result.auth, result.finding)
+
+
 def to_dict(result: ProbeResult, lang: str = "en") -> dict[str, Any]:
     """The documented JSON shape (schema 1) of one probe result."""
     addr = result.address
@@ -169,6 +177,7 @@ def to_dict(result: ProbeResult, lang: str = "en") -> dict[str, Any]:
         },
         "attempts": [_attempt_json(a) for a in result.attempts],
         "deciding": _deciding_json(result, lang),
+        "auth": _auth_json(result),
         "catch_all": {
             "tested": result.catch_all.tested,
             "address": result.catch_all.address,
@@ -351,6 +360,14 @@ def render_verdict(result: ProbeResult, style: Style = plain, lang: str = "en") 
         out.append(style(f"  {t['why']}: {escape(ann.evidence)}", "dim"))
         if not deciding.reply.is_positive:
             out.extend(_deciding_card(deciding.reply, ann, lang, style))
+    if result.auth is not None:
+        from .render_auth import auth_summary, render_auth
+
+        if result.finding is not None or dict(result.options).get("auth") == "always":
+            out.append("")
+            out.extend("  " + line for line in render_auth(result.auth, style, result.finding))
+        else:
+            out.append(style("  " + auth_summary(result.auth), "dim"))
     n, ms = len(result.attempts), f"{result.elapsed_ms:g}"
     out.append(style("  " + t["connections"].format(count=n, ms=ms), "dim"))
     return out

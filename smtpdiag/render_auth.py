@@ -75,8 +75,6 @@ def render_auth(
 ) -> list[str]:
     out: list[str] = []
     s = report.spf
-    if finding is not None:
-        out.append(style(f"Cause: {escape(finding.text)}", "bad"))
     if s is not None:
         if report.spf_evaluated:
             head = f"SPF {s.result} for {s.sender} from {s.ip}"
@@ -133,8 +131,10 @@ def render_auth(
             out.append(style(f"  ! {escape(p)}", "warn"))
     for b in report.dnsbl:
         if b.listed:
-            meaning = "; ".join(b.meanings)
+            meaning = "; ".join(f"{a} {m}" for a, m in zip(b.answers, b.meanings, strict=False))
             out.append(style(f"LISTED on {b.name} ({b.zone}): {meaning}", "bad"))
+            if b.text:
+                out.append(f"  {escape(b.text)}")
             if b.delist:
                 out.append(f"  delisting: {b.delist}")
         elif b.listed is None:
@@ -142,3 +142,23 @@ def render_auth(
         else:
             out.append(style(f"not listed on {b.name} ({b.zone})", "dim"))
     return out
+
+
+def auth_summary(report: AuthReport) -> str:
+    """One line when the report explains nothing: what was checked, for the record."""
+    parts = []
+    s = report.spf
+    if s is not None and report.spf_evaluated:
+        parts.append(f"SPF {s.result} for {s.sender} from {s.ip}")
+    if report.dmarc is not None:
+        d = report.dmarc
+        parts.append(f"DMARC p={d.policy}" if d.record else "no DMARC record")
+    listed = [b.name for b in report.dnsbl if b.listed]
+    unchecked = [b for b in report.dnsbl if b.listed is None]
+    if listed:
+        parts.append(f"listed on {', '.join(listed)}")
+    elif report.dnsbl and len(unchecked) == len(report.dnsbl):
+        parts.append("blocklists could not be queried")
+    elif report.dnsbl:
+        parts.append(f"on none of {len(report.dnsbl) - len(unchecked)} blocklists checked")
+    return "auth checks (none explains this refusal): " + "; ".join(parts)

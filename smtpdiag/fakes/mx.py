@@ -37,6 +37,7 @@ class MxConfig:
     ehlo: str | None = None  # replace the EHLO reply (e.g. "502 5.5.2 Error")
     helo: str | None = None
     mail: str | None = None  # reply to MAIL FROM (default 250 2.1.0 Ok)
+    senders: dict[str, str] = field(default_factory=dict)  # "a@b" or "@domain" -> MAIL reply
     starttls_reply: str | None = None  # replace the 220 to STARTTLS (e.g. "454 4.7.0 ...")
     rcpt: dict[str, str] = field(default_factory=dict)  # address -> reply
     rcpt_default: str = DEFAULT_RCPT_REJECT
@@ -170,8 +171,15 @@ class FakeSMTP(SMTP):
         if await self.check_helo_needed() or await self.check_auth_needed("MAIL"):
             return
         stripped = self._strip_command_keyword("FROM:", arg or "")
-        if self.config.mail is not None:
-            reply = _lines(self.config.mail, address=(stripped or "").strip("<> "))
+        sender = (stripped or "").strip().split(" ")[0].strip("<>").lower()
+        scripted = (
+            self.config.senders.get(sender)
+            or self.config.senders.get("@" + sender.rpartition("@")[2])
+            if sender
+            else None
+        )
+        if scripted is not None or self.config.mail is not None:
+            reply = _lines(scripted or self.config.mail or "", address=sender)
             if reply.startswith("2") and self.envelope is not None:
                 self.envelope.mail_from = (stripped or "<>").strip() or "<>"
             await self.push(reply)

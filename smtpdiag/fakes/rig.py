@@ -68,8 +68,9 @@ def load_scenario(path: str | Path) -> Scenario:
         if unknown:
             raise ValueError(f"{path}: unknown server keys {sorted(unknown)}")
         entry = dict(entry)
-        if "rcpt" in entry:
-            entry["rcpt"] = {k.lower(): v for k, v in entry["rcpt"].items()}
+        for key in ("rcpt", "senders"):
+            if key in entry:
+                entry[key] = {k.lower(): v for k, v in entry[key].items()}
         if "drop" in entry:
             entry["drop"] = tuple(entry["drop"])
         servers.append(MxConfig(**entry))
