@@ -133,6 +133,7 @@ def test_lookup_limit_names_what_each_include_costs(auth_rig: Rig) -> None:
         "--dnsbl",
         "clean.example.test",
     )
+    assert code == 1
     spf = doc["spf"]
     assert spf["result"] == "permerror"
     assert "more than 10" in spf["error"]
