@@ -410,11 +410,32 @@ def _same_ip(text: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bo
 # -- evaluation ------------------------------------------------------------------------------
 
 
-def _valid_domain(domain: str) -> bool:
+_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?$")
+
+
+def _valid_domain(domain: str, strict: bool = False) -> bool:
+    """A multi-label DNS name (RFC 7208 §4.3: otherwise the result is none). ``strict``
+    (for the identity's domain) also refuses odd labels such as a domain literal
+    [192.0.2.1]; names built from a record's domain-spec may hold any visible character."""
     name = domain[:-1] if domain.endswith(".") else domain
     if not name or len(name) > 253 or "." not in name:
         return False
-    return all(0 < len(label) <= 63 for label in name.split("."))
+    labels = name.split(".")
+    if strict:
+        return all(len(label) <= 63 and _LABEL.match(label) for label in labels)
+    return all(0 < len(label) <= 63 for label in labels)
+
+
+def to_ascii(domain: str) -> str:
+    """A-label form of an internationalised domain (unchanged if not convertible)."""
+    if domain.isascii():
+        return domain
+    try:
+        import idna
+
+        return str(idna.encode(domain, uts46=True).decode("ascii"))
+    except Exception:
+        return domain
 
 
 async def _count_lookup(st: _State, term: str, budget_owner: str | None) -> None:
@@ -493,7 +514,7 @@ async def _check_host(
         raise SpfError("permerror", "include/redirect nesting too deep")
     step = TraceStep(domain, "(record)", depth=depth)
     st.trace.append(step)
-    if not _valid_domain(domain):
+    if not _valid_domain(domain, strict=depth == 0):
         step.note = "not a valid domain name: result none"
         return "none", None, None, None
     record, answer = await _get_record(st, domain, step)
@@ -661,7 +682,7 @@ async def check_host(
         upper_hex=any(c in "ABCDEF" for c in ip),
         default_explanation=default_explanation,
     )
-    domain = domain.rstrip(".")
+    domain = to_ascii(domain.rstrip("."))
     try:
         result, record, mech, explanation = await _check_host(st, domain, 0, None)
     except SpfError as exc:
