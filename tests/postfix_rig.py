@@ -1,0 +1,97 @@
+"""Start a private Postfix instance for the interop tests, from fixtures/postfix/.
+
+It runs from its own configuration, queue and data directories (nothing under
+/etc/postfix or /var/spool/postfix is touched), listens on 127.0.0.40:2525 and
+127.0.0.41:2525, and is stopped afterwards. Needs Debian's postfix package and root.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from smtpdiag.fakes.certs import make_certificates
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "postfix"
+LISTENERS = (("127.0.0.40", 2525), ("127.0.0.41", 2525))
+
+
+def postfix_binary() -> str | None:
+    return shutil.which("postfix") or (
+        "/usr/sbin/postfix" if Path("/usr/sbin/postfix").exists() else None
+    )
+
+
+class PostfixInstance:
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="smtpdiag-postfix-"))
+        self.binary = postfix_binary()
+
+    @property
+    def maillog(self) -> str:
+        path = self.dir / "maillog"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def start(self) -> None:
+        if self.binary is None:
+            raise RuntimeError("postfix is not installed (apt-get install postfix)")
+        os.chmod(self.dir, 0o755)
+        for sub in ("queue", "data"):
+            (self.dir / sub).mkdir()
+        shutil.chown(self.dir / "data", user="postfix")
+        for name in ("main.cf", "master.cf", "virtual_mailbox"):
+            text = (FIXTURE / name).read_text()
+            text = text.replace("@CONF@", str(self.dir)).replace("@QUEUE@", str(self.dir / "queue"))
+            text = text.replace("@DATA@", str(self.dir / "data"))
+            (self.dir / name).write_text(text)
+        ca, cert, key = make_certificates(
+            self.dir / "tls", ["mx.interop.test", "mx-tls.interop.test"]
+        )
+        shutil.copy(cert, self.dir / "cert.pem")
+        shutil.copy(key, self.dir / "key.pem")
+        self.ca_file = ca
+        self._run("check")
+        self._run("start")
+        deadline = time.monotonic() + 20
+        import socket
+
+        for host, port in LISTENERS:
+            while True:
+                try:
+                    socket.create_connection((host, port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(
+                            f"Postfix did not listen on {host}:{port}:\n{self.maillog[-2000:]}"
+                        ) from None
+                    time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.binary is not None:
+            subprocess.run(
+                [self.binary, "-c", str(self.dir), "stop"],
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _run(self, command: str) -> None:
+        assert self.binary is not None
+        proc = subprocess.run(
+            [self.binary, "-c", str(self.dir), command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"postfix {command} failed ({proc.returncode}): {proc.stderr}\n"
+                f"{self.maillog[-2000:]}"
+            )

@@ -1,0 +1,125 @@
+"""Interop with a real Postfix: probes through the fake DNS to a private Postfix instance
+(fixtures/postfix/), checked against what Postfix really says.
+
+Needs Debian's postfix package and root (see README, "Interop tests"). CI installs it and
+sets SMTPDIAG_REQUIRE_POSTFIX=1, which makes a missing Postfix a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from smtpdiag.fakes.dns_server import ThreadedFakeDNS
+
+from .conftest import FIXTURES, run_cli
+from .postfix_rig import PostfixInstance, postfix_binary
+
+REQUIRED = os.environ.get("SMTPDIAG_REQUIRE_POSTFIX") == "1"
+
+
+@pytest.fixture(scope="module")
+def postfix() -> Iterator[PostfixInstance]:
+    if postfix_binary() is None or os.geteuid() != 0:
+        message = "Postfix interop tests need the postfix package and root"
+        if REQUIRED:
+            pytest.fail(message + " (SMTPDIAG_REQUIRE_POSTFIX=1)")
+        pytest.skip(message + ": apt-get install postfix, then run as root")
+    instance = PostfixInstance()
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="module")
+def dns() -> Iterator[ThreadedFakeDNS]:
+    with ThreadedFakeDNS.from_directory(FIXTURES / "dns" / "interop") as server:
+        yield server
+
+
+def probe(dns: ThreadedFakeDNS, *args: str) -> tuple[int, dict[str, Any]]:
+    host, port = dns.address
+    result = run_cli(
+        [
+            "probe",
+            "--resolver",
+            f"{host}:{port}",
+            "--port",
+            "2525",
+            "--helo",
+            "probe.interop.test",
+            "--timeout",
+            "10",
+            "--dns-timeout",
+            "2",
+            "--dnsbl",
+            "interop.test",
+            "--format",
+            "json",
+            *args,
+        ]
+    )
+    return result.exit_code, json.loads(result.output)
+
+
+def replies(doc: dict[str, Any], stage: str) -> list[dict[str, Any]]:
+    return [s["reply"] for a in doc["attempts"] for s in a["steps"] if s["stage"] == stage]
+
+
+def test_known_user_is_deliverable(postfix: PostfixInstance, dns: ThreadedFakeDNS) -> None:
+    code, doc = probe(dns, "alice@interop.test")
+    assert (code, doc["verdict"], doc["reason"]) == (0, "deliverable", "accepted")
+    att = doc["attempts"][0]
+    assert att["address"] == "127.0.0.40"
+    assert replies(doc, "banner")[0]["lines"] == [
+        "mx.interop.test ESMTP Postfix (smtpdiag interop)"
+    ]
+    assert {"PIPELINING", "SIZE", "ENHANCEDSTATUSCODES", "8BITMIME", "SMTPUTF8"} <= set(
+        att["extensions"]
+    )
+    assert att["tls"] is not None and att["tls"]["hostname_matches"] is True
+    rcpt = replies(doc, "rcpt")
+    assert rcpt[0] == {"code": 250, "enhanced": "2.1.5", "lines": ["2.1.5 Ok"]}
+    # the catch-all check: Postfix's own refusal of an unknown user
+    assert rcpt[1]["code"] == 550 and "User unknown in virtual mailbox table" in rcpt[1]["lines"][0]
+    assert doc["catch_all"]["accepted"] is False
+
+
+def test_unknown_user(postfix: PostfixInstance, dns: ThreadedFakeDNS) -> None:
+    code, doc = probe(dns, "nobody@interop.test")
+    assert (code, doc["verdict"], doc["reason"]) == (1, "undeliverable", "mailbox-unknown")
+    assert replies(doc, "rcpt")[0] == {
+        "code": 550,
+        "enhanced": "5.1.1",
+        "lines": [
+            "5.1.1 <nobody@interop.test>: Recipient address rejected: User unknown in "
+            "virtual mailbox table"
+        ],
+    }
+
+
+def test_relay_denied(postfix: PostfixInstance, dns: ThreadedFakeDNS) -> None:
+    code, doc = probe(dns, "someone@relay.test")
+    assert (code, doc["verdict"], doc["reason"]) == (1, "undeliverable", "relay-denied")
+    assert replies(doc, "rcpt")[0]["lines"] == ["5.7.1 <someone@relay.test>: Relay access denied"]
+
+
+def test_starttls_required_listener(postfix: PostfixInstance, dns: ThreadedFakeDNS) -> None:
+    code, doc = probe(dns, "alice@secure.interop.test")
+    assert (code, doc["verdict"]) == (0, "deliverable")
+    assert doc["attempts"][0]["tls"]["version"] in ("TLSv1.2", "TLSv1.3")
+    code, doc = probe(dns, "--starttls", "never", "alice@secure.interop.test")
+    assert (code, doc["verdict"], doc["reason"]) == (1, "undeliverable", "tls-required")
+    assert replies(doc, "mail")[0]["lines"] == ["5.7.0 Must issue a STARTTLS command first"]
+
+
+def test_postfix_never_saw_data(postfix: PostfixInstance, dns: ThreadedFakeDNS) -> None:
+    probe(dns, "alice@interop.test")
+    summaries = [line for line in postfix.maillog.splitlines() if "disconnect from" in line]
+    assert summaries, postfix.maillog[-2000:]
+    for line in summaries:
+        assert " data=" not in line and " bdat=" not in line, line
