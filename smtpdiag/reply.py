@@ -35,8 +35,18 @@ def make_reply(code: int, message: str) -> Reply:
     lines = tuple(line[:MAX_LINE_CHARS] for line in raw_lines[:MAX_LINES])
     if len(raw_lines) > MAX_LINES:
         lines += (f"[... {len(raw_lines) - MAX_LINES} more lines not shown]",)
-    enhanced = find_enhanced(lines[0]) if lines else None
+    enhanced = _enhanced_for(code, lines)
     return Reply(code=code, enhanced=enhanced, lines=lines)
+
+
+def _enhanced_for(code: int, lines: tuple[str, ...]) -> str | None:
+    """The enhanced code of a reply: the first line's, if its class matches the basic code
+    (RFC 3463); a line whose class does match otherwise; else None."""
+    found = [e for e in (find_enhanced(line) for line in lines[:50]) if e]
+    for enhanced in found:
+        if enhanced[0] == str(code)[:1]:
+            return enhanced
+    return None
 
 
 def parse_wire(text: str) -> Reply | None:

@@ -126,6 +126,10 @@ class _Session:
         except smtp_errors.SMTPResponseException as exc:
             if exc.code < 0:  # aiosmtplib's code for an unparseable or over-long reply
                 return self.record(stage, line, started, None, _bad_reply(exc), "protocol-error")
+            if not 200 <= exc.code <= 599:
+                return self.record(
+                    stage, line, started, None, _bad_code(exc.code, exc.message), "protocol-error"
+                )
             return self.record(stage, line, started, make_reply(exc.code, exc.message))
         except (smtp_errors.SMTPTimeoutError, TimeoutError) as exc:
             return self.record(
@@ -140,6 +144,20 @@ class _Session:
                 stage, line, started, None, f"{type(exc).__name__}: {exc}", "network"
             )
         return self.record(stage, line, started, make_reply(resp.code, resp.message))
+
+    def _check_unsolicited(self) -> None:
+        """Bytes left over after a complete reply were sent before any command asked for
+        them: the replies that follow would be paired with the wrong commands."""
+        protocol = self.smtp.protocol if self.smtp is not None else None
+        leftover = bytes(getattr(protocol, "_buffer", b""))[:300]
+        if leftover.strip():
+            text = leftover.decode("utf-8", "surrogateescape")
+            self.steps.append(Step(stage=self.steps[-1].stage, command=None, reply=None,
+                                   elapsed_ms=0.0,
+                                   error=f"the server sent data nobody asked for: {text!r}",
+                                   error_kind="protocol-error"))
+            self.fail("the server sent replies before any command asked for them",
+                      "protocol-error")
 
     # -- the conversation ----------------------------------------------------------------
 
@@ -194,6 +212,10 @@ class _Session:
                 "timeout",
             )
         except smtp_errors.SMTPConnectResponseError as exc:
+            if exc.code < 0 or not 200 <= exc.code <= 599:
+                error = _bad_reply(exc) if exc.code < 0 else _bad_code(exc.code, exc.message)
+                self.record("banner", None, started, None, error, "protocol-error")
+                self.fail("the greeting was not a valid SMTP reply", "protocol-error")
             if exc.code < 0:
                 self.record("banner", None, started, None, _bad_reply(exc), "protocol-error")
                 self.fail("the greeting was not a valid SMTP reply", "protocol-error")
@@ -209,6 +231,7 @@ class _Session:
         except (OSError, smtp_errors.SMTPException, ValueError) as exc:
             self.fail(f"cannot connect to {self.address} port {self.port}: {exc}", "network")
         self.record("banner", None, started, make_reply(resp.code, resp.message))
+        self._check_unsolicited()
         try:
             sockname = self.smtp.get_transport_info("sockname")
             self.local = (str(sockname[0]), int(sockname[1]))
@@ -355,6 +378,10 @@ def _kind(step: Step, stage_default: str | None = None) -> str:
 
 def _bad_reply(exc: smtp_errors.SMTPResponseException) -> str:
     return f"the server's reply is not valid SMTP: {exc.message[:300]}"
+
+
+def _bad_code(code: int, message: str) -> str:
+    return f"the server's reply has code {code}, which SMTP does not define: {message[:300]}"
 
 
 def _disconnected(exc: Exception) -> str:

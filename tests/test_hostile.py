@@ -1,0 +1,139 @@
+"""Hostile servers: every case ends in bounded time, with a documented exit code, a JSON
+verdict, bounded memory, no traceback and no raw control bytes on the terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from smtpdiag.fakes.hostile import BEHAVIOURS, HostileServers
+
+# behaviour -> (verdict, reason); exit codes follow from the verdict
+EXPECTED = {
+    "silent": ("unknown", "timeout"),
+    "drip": ("unknown", "timeout"),
+    "huge-line": ("unknown", "protocol-error"),
+    "endless-multiline": ("unknown", "protocol-error"),
+    "huge-ehlo": ("unknown", "protocol-error"),
+    "not-a-code": ("unknown", "protocol-error"),
+    "out-of-range": ("unknown", "protocol-error"),
+    "code-change": ("undeliverable", "mailbox-unknown"),
+    "bare-lf": ("deliverable", "accepted"),
+    "control-bytes": ("undeliverable", "mailbox-unknown"),
+    "close-mid-reply": ("unknown", "network"),
+    "starttls-refused": ("unknown", "tls-failed"),
+    "tls-garbage": ("unknown", "tls-failed"),
+    "close-mid-tls": ("unknown", "tls-failed"),
+    "421-at-ehlo": ("temporary", "server-error"),
+    "421-at-mail": ("temporary", "server-error"),
+    "421-at-rcpt": ("temporary", "server-error"),
+    "unsolicited": ("unknown", "protocol-error"),
+    "accept-all": ("deliverable", "accepted"),
+}
+EXIT = {"deliverable": 0, "accept-all": 0, "undeliverable": 1, "temporary": 3, "unknown": 4}
+MAX_RSS_MB = 100
+
+
+def test_every_behaviour_has_an_expectation() -> None:
+    assert set(EXPECTED) == set(BEHAVIOURS)
+
+
+@pytest.fixture(scope="module")
+def hostile() -> Iterator[HostileServers]:
+    with HostileServers(BEHAVIOURS) as servers:
+        yield servers
+
+
+def run_probe(host: str, port: int, *extra: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "smtpdiag",
+        "probe",
+        "--server",
+        f"{host}:{port}",
+        "--helo",
+        "probe.test",
+        "--timeout",
+        "2",
+        "--deadline",
+        "8",
+        "--no-catch-all",
+        "--format",
+        "json",
+        "user@victim.test",
+        *extra,
+    ]
+    started = time.monotonic()
+    env = {**os.environ, "NO_COLOR": "1"}
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+        errors="surrogateescape",
+    )
+    return proc, time.monotonic() - started
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_hostile_server(hostile: HostileServers, name: str) -> None:
+    host, port = hostile.address(name)
+    proc, elapsed = run_probe(host, port)
+    assert elapsed < 12, f"{name} took {elapsed:.1f}s"
+    assert "Traceback" not in proc.stderr and proc.stderr == "", proc.stderr
+    doc = json.loads(proc.stdout)
+    verdict, reason = EXPECTED[name]
+    assert (doc["verdict"], doc["reason"]) == (verdict, reason), doc["summary"]
+    assert proc.returncode == EXIT[verdict]
+    # nothing the server sent reaches the terminal raw
+    assert not any(ord(c) < 0x20 and c not in "\n" for c in proc.stdout)
+    assert not any(0x7F <= ord(c) <= 0x9F for c in proc.stdout)
+    rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    assert rss_mb < MAX_RSS_MB, f"a probe used {rss_mb:.0f} MB"
+
+
+def test_text_output_escapes_hostile_bytes(hostile: HostileServers) -> None:
+    host, port = hostile.address("control-bytes")
+    cmd = [
+        sys.executable,
+        "-m",
+        "smtpdiag",
+        "probe",
+        "--server",
+        f"{host}:{port}",
+        "--helo",
+        "probe.test",
+        "--timeout",
+        "2",
+        "--no-catch-all",
+        "--color",
+        "user@victim.test",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
+    out = proc.stdout
+    # only our own colour codes (ESC [ digits m) may appear; no other escape sequence
+    import re
+
+    stripped = re.sub(rb"\x1b\[[0-9;]*m", b"", out)
+    assert b"\x1b" not in stripped and b"\x07" not in stripped and b"\x00" not in stripped
+    assert b"\\x1b[2J\\x1b]0;pwned\\x07" in out
+    assert b"\\xff\\xfe" in out or b"\\udcff" in out
+
+
+def test_escaped_bytes_are_shown_in_json(hostile: HostileServers) -> None:
+    host, port = hostile.address("not-a-code")
+    proc, _ = run_probe(host, port)
+    doc = json.loads(proc.stdout)
+    step = doc["attempts"][0]["steps"][0]
+    assert step["error_kind"] == "protocol-error"
+    assert "hello there, this is not SMTP" in step["error"]
