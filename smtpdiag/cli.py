@@ -181,6 +181,13 @@ def main() -> None:
 @click.option(
     "--all-mx", is_flag=True, help="Probe every MX host, not just the first that answers."
 )
+@click.option(
+    "--max-per-host",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Connections open at once to one server address (with several ADDRESSes).",
+)
 @click.option("--no-shuffle", is_flag=True, help="Keep MX hosts of equal preference in DNS order.")
 @click.option(
     "--format",
@@ -235,6 +242,7 @@ def probe(
     ca_file: str | None,
     catch_all: bool,
     all_mx: bool,
+    max_per_host: int,
     no_shuffle: bool,
     fmt: str,
     color: bool | None,
@@ -274,6 +282,7 @@ def probe(
         source_address=source_address,
         catch_all=catch_all,
         all_mx=all_mx,
+        max_per_host=max_per_host,
         shuffle=not no_shuffle,
         ca_file=ca_file,
         lang=lang,

@@ -46,6 +46,7 @@ class ProbeOptions:
     auth: bool = False  # run the SPF/DMARC/DKIM/PTR/DNSBL report even when nothing is refused
     dkim_selectors: tuple[str, ...] = ()
     dnsbls: tuple[str, ...] | None = None  # None: the default lists
+    max_per_host: int = 1  # connections open at once to one server address
     seed: int | None = field(default=None, repr=False)  # for reproducible shuffles in tests
 
 
@@ -107,6 +108,8 @@ def check_options(opts: ProbeOptions) -> None:
             ) from None
     if not opts.families:
         raise UsageError("-4 and -6 together leave no address family")
+    if not 1 <= opts.max_per_host <= 100:
+        raise UsageError(f"--max-per-host {opts.max_per_host}: must be from 1 to 100")
 
 
 def _as_ip(host: str) -> str | None:
@@ -148,15 +151,31 @@ async def probe_many(
     check_options(opts)
     parsed = [a if isinstance(a, Address) else parse_address(a) for a in addresses]
     sem = asyncio.Semaphore(concurrency)
+    limits = HostLimits(opts.max_per_host)
 
     async def one(a: Address) -> ProbeResult:
         async with sem:
-            return await _probe(a, opts)
+            return await _probe(a, opts, limits)
 
     return list(await asyncio.gather(*(one(a) for a in parsed)))
 
 
-async def _probe(addr: Address, opts: ProbeOptions) -> ProbeResult:
+class HostLimits:
+    """At most ``limit`` connections open at once to any one server address."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._sems: dict[str, asyncio.Semaphore] = {}
+
+    def __call__(self, address: str) -> asyncio.Semaphore:
+        if address not in self._sems:
+            self._sems[address] = asyncio.Semaphore(self.limit)
+        return self._sems[address]
+
+
+async def _probe(
+    addr: Address, opts: ProbeOptions, limits: HostLimits | None = None
+) -> ProbeResult:
     started_wall = datetime.datetime.now(datetime.UTC)
     started = time.perf_counter()
     deadline = time.monotonic() + opts.deadline
@@ -197,7 +216,15 @@ async def _probe(addr: Address, opts: ProbeOptions) -> ProbeResult:
     )
     attempts: list[Attempt] = []
     if plan.source != "null":
-        attempts = await _try_hosts(plan, port, recipients, session_opts, deadline, opts.all_mx)
+        attempts = await _try_hosts(
+            plan,
+            port,
+            recipients,
+            session_opts,
+            deadline,
+            opts.all_mx,
+            limits or HostLimits(opts.max_per_host),
+        )
     diagnosis, catch_all, annotated = diagnose(addr, plan, attempts, opts.lang)
     report = finding = None
     if needs_auth(diagnosis, opts.auth):
@@ -296,6 +323,7 @@ async def _try_hosts(
     session_opts: SessionOptions,
     deadline: float,
     all_mx: bool,
+    limits: HostLimits,
 ) -> list[Attempt]:
     from .diagnose import attempt_outcome
 
@@ -304,7 +332,8 @@ async def _try_hosts(
         for ip in host.addresses:
             if time.monotonic() >= deadline:
                 return attempts
-            attempt = await run_session(host.host, ip, port, recipients, session_opts, deadline)
+            async with limits(ip):
+                attempt = await run_session(host.host, ip, port, recipients, session_opts, deadline)
             attempts.append(attempt)
             if attempt_outcome(attempt).decisive:
                 if not all_mx:

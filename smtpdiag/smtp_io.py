@@ -152,12 +152,17 @@ class _Session:
         leftover = bytes(getattr(protocol, "_buffer", b""))[:300]
         if leftover.strip():
             text = leftover.decode("utf-8", "surrogateescape")
-            self.steps.append(Step(stage=self.steps[-1].stage, command=None, reply=None,
-                                   elapsed_ms=0.0,
-                                   error=f"the server sent data nobody asked for: {text!r}",
-                                   error_kind="protocol-error"))
-            self.fail("the server sent replies before any command asked for them",
-                      "protocol-error")
+            self.steps.append(
+                Step(
+                    stage=self.steps[-1].stage,
+                    command=None,
+                    reply=None,
+                    elapsed_ms=0.0,
+                    error=f"the server sent data nobody asked for: {text!r}",
+                    error_kind="protocol-error",
+                )
+            )
+            self.fail("the server sent replies before any command asked for them", "protocol-error")
 
     # -- the conversation ----------------------------------------------------------------
 

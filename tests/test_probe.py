@@ -539,3 +539,17 @@ def test_probe_in_thai(rig: Rig) -> None:
     _code, doc = probe_json(rig, "--lang", "th", "nobody@example.test")
     assert doc["reason"] == "mailbox-unknown"
     assert any("\u0e00" <= ch <= "\u0e7f" for ch in doc["summary"])
+
+
+def test_never_more_connections_to_one_host_than_configured(rig: Rig) -> None:
+    log = rig.logs["127.0.0.19"]  # mx-lag: greets after 0.3 s, accepts everything
+    log.max_live = 0
+    before = log.connections
+    addresses = [f"user{i}@lag.example.test" for i in range(6)]
+    result = run_cli(["probe", *base_args(rig), "--format", "json", *addresses])
+    assert result.exit_code == 0
+    assert log.connections - before == 6  # one connection per address probed
+    assert log.max_live == 1  # never two at once (--max-per-host 1, the default)
+    log.max_live = 0
+    run_cli(["probe", *base_args(rig), "--max-per-host", "3", *addresses])
+    assert 2 <= log.max_live <= 3  # the limit is what holds them back

@@ -55,6 +55,7 @@ class ServerLog:
     connections: int = 0
     forbidden: list[str] = field(default_factory=list)  # DATA or BDAT, if ever received
     live: set[asyncio.BaseTransport] = field(default_factory=set)  # open connections
+    max_live: int = 0  # most connections open at once
 
     def close_all(self) -> None:
         for transport in list(self.live):
@@ -110,6 +111,7 @@ class FakeSMTP(SMTP):
         if not self._greeted:
             self.log.connections += 1
             self.log.live.add(transport)
+            self.log.max_live = max(self.log.max_live, len(self.log.live))
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
