@@ -17,6 +17,7 @@ from .conftest import run_cli
 
 MANY_MX = "\n".join(f"manymx MX {i} mx{i}.broken.test." for i in range(300))
 BIG_SPF = " ".join(f"ip4:198.51.100.{i}" for i in range(1, 100)) + " -all"
+CHUNKS = " ".join(f'"{BIG_SPF[i : i + 250]}"' for i in range(0, len(BIG_SPF), 250))
 ZONE = f"""
 $TTL 300
 @        SOA   ns.broken.test. hostmaster.broken.test. 1 3600 600 86400 300
@@ -26,7 +27,7 @@ ns       A     127.0.0.1
 loop     MX    10 loop1.broken.test.
 loop1    CNAME loop2.broken.test.
 loop2    CNAME loop1.broken.test.
-bigspf   TXT   "v=spf1 " {" ".join(f'"{BIG_SPF[i : i + 250]}"' for i in range(0, len(BIG_SPF), 250))}
+bigspf   TXT   "v=spf1 " {CHUNKS}
 """
 
 
