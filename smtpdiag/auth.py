@@ -171,8 +171,10 @@ async def run_auth(
     selectors: Sequence[str] = (),
     dnsbl_zones: Sequence[str] | None = None,
     common_selectors: bool = True,
+    budget: float = 60.0,
 ) -> AuthReport:
-    """Everything about sending as ``mail_from`` (or for ``domain``) from ``ip``."""
+    """Everything about sending as ``mail_from`` (or for ``domain``) from ``ip``, within
+    ``budget`` seconds in all."""
     sender, spf_domain = spf_identity(domain, mail_from, helo)
     dkim_domain = domain
     chosen = list(dict.fromkeys([*selectors, *(dkim.COMMON_SELECTORS if common_selectors else ())]))
@@ -181,14 +183,32 @@ async def run_auth(
     async def nothing() -> None:
         return None
 
-    spf_task = spf.check_host(query, ip or _PLACEHOLDER_IP, spf_domain, sender, helo)
+    spf_task = spf.check_host(
+        query, ip or _PLACEHOLDER_IP, spf_domain, sender, helo, timeout=budget * 0.8
+    )
     dmarc_task = dmarc.discover(query, domain)
     dkim_tasks = [dkim.probe_selector(query, dkim_domain, s) for s in chosen]
     ptr_task = check_ptr(query, ip, helo or None) if ip else nothing()
     bl_tasks = [check_dnsbl(query, ip, z) for z in zones] if ip else []
-    spf_result, dmarc_report, ptr_report, *rest = await asyncio.gather(
-        spf_task, dmarc_task, ptr_task, *dkim_tasks, *bl_tasks
-    )
+    gathered = asyncio.gather(spf_task, dmarc_task, ptr_task, *dkim_tasks, *bl_tasks)
+    try:
+        spf_result, dmarc_report, ptr_report, *rest = await asyncio.wait_for(gathered, budget)
+    except TimeoutError:
+        gathered.cancel()
+        return AuthReport(
+            domain,
+            spf_domain,
+            sender,
+            ip,
+            helo,
+            None,
+            False,
+            None,
+            (),
+            None,
+            (),
+            (f"the checks did not finish within {budget:g}s (DNS too slow)",),
+        )
     keys = tuple(k for k in rest[: len(dkim_tasks)] if isinstance(k, dkim.DkimKey))
     found_keys = tuple(k for k in keys if k.found or k.error) or ()
     lists = tuple(r for r in rest[len(dkim_tasks) :] if isinstance(r, DnsblResult))

@@ -53,6 +53,21 @@ def exit_code(results: Sequence[ProbeResult]) -> int:
     return EXIT_OK
 
 
+def _echo_usage_json(address: str, message: str) -> None:
+    import json
+
+    doc = {
+        "schema": 1,
+        "address": address,
+        "verdict": None,
+        "reason": "syntax",
+        "summary": message,
+        "error": "usage",
+        "exit_code": EXIT_USAGE,
+    }
+    click.echo(json.dumps(doc, ensure_ascii=True))
+
+
 def _exit(code: int) -> None:
     """Exit fast: move every live object out of the garbage collector's reach first, so
     that interpreter shutdown does not walk them all (saves ~20 ms per run)."""
@@ -292,7 +307,14 @@ def probe(
     )
     try:
         check_options(opts)
-        parsed = [parse_address(a) for a in addresses]
+        parsed = []
+        for address in addresses:
+            try:
+                parsed.append(parse_address(address))
+            except SmtpdiagError as exc:
+                if fmt == "json":  # machines get the refusal as JSON too (and exit 2)
+                    _echo_usage_json(address, str(exc))
+                raise
         if server:
             from .addresses import parse_host_port
 

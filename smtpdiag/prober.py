@@ -228,7 +228,9 @@ async def _probe(
     diagnosis, catch_all, annotated = diagnose(addr, plan, attempts, opts.lang)
     report = finding = None
     if needs_auth(diagnosis, opts.auth):
-        report, finding = await _auth_for(diagnosis, annotated, opts, helo)
+        report, finding = await _auth_for(
+            diagnosis, annotated, opts, helo, max(1.0, deadline - time.monotonic())
+        )
         if finding is not None:
             diagnosis = dataclasses.replace(
                 diagnosis, reason=finding.reason, summary=f"{finding.text}"
@@ -286,7 +288,11 @@ def needs_auth(diagnosis: Diagnosis, forced: bool) -> bool:
 
 
 async def _auth_for(
-    diagnosis: Diagnosis, attempts: Sequence[Attempt], opts: ProbeOptions, helo: str
+    diagnosis: Diagnosis,
+    attempts: Sequence[Attempt],
+    opts: ProbeOptions,
+    helo: str,
+    remaining: float,
 ) -> tuple[AuthReport | None, Finding | None]:
     from .auth import attribute, run_auth
     from .dns_io import DnsConfig, DnsLookup, make_resolver
@@ -307,6 +313,7 @@ async def _auth_for(
         helo=helo,
         selectors=opts.dkim_selectors,
         dnsbl_zones=opts.dnsbls,
+        budget=max(1.0, min(30.0, 6 * opts.dns_timeout, remaining)),
     )
     where = ""
     if step is not None and step.reply is not None and step.reply.code // 100 in (4, 5):

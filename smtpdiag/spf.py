@@ -95,6 +95,12 @@ class _State:
     upper_hex: bool = False  # the IP was written in upper case: keep that in %{i}
     default_explanation: str | None = None
 
+    async def ask(self, name: str, rdtype: str) -> Answer:
+        """One DNS query, refused once the evaluation's time budget is spent."""
+        if self.deadline and time.monotonic() > self.deadline:
+            raise SpfError("temperror", "SPF evaluation ran out of time (DNS too slow)")
+        return await self.query(name, rdtype)
+
 
 @dataclass(frozen=True)
 class SpfResult:
@@ -388,13 +394,13 @@ async def _validated_name(st: _State, target: str) -> str | None:
 
 
 async def _ptr_names(st: _State) -> list[str]:
-    answer = await st.query(st.ip.reverse_pointer, "PTR")
+    answer = await st.ask(st.ip.reverse_pointer, "PTR")
     if answer.failed:
         return []
     rtype = "A" if st.ip.version == 4 else "AAAA"
     out = []
     for name in [str(v).rstrip(".") for v in answer.values][:MAX_NAMES]:
-        forward = await st.query(name, rtype)
+        forward = await st.ask(name, rtype)
         if any(_same_ip(str(a), st.ip) for a in forward.values):
             out.append(name)
     return out
@@ -458,7 +464,7 @@ def _note_void(st: _State, answer: Answer) -> None:
 
 
 async def _get_record(st: _State, domain: str, step: TraceStep) -> tuple[str | None, Answer]:
-    answer = await st.query(domain, "TXT")
+    answer = await st.ask(domain, "TXT")
     step.queries.append(f"TXT {domain} -> {_summarise(answer)}")
     if answer.failed:
         raise SpfError("temperror", f"DNS {answer.error} looking up TXT {domain}")
@@ -562,7 +568,7 @@ async def _explanation(st: _State, spec: str, domain: str) -> str | None:
     """The exp= text (RFC 7208 §6.2), or the default explanation when it cannot be had."""
     try:
         target = await expand_domain(spec, st, domain)
-        answer = await st.query(target, "TXT")
+        answer = await st.ask(target, "TXT")
         if answer.error or len(answer.values) != 1:
             return st.default_explanation
         value = answer.values[0]
@@ -598,7 +604,7 @@ async def _match(
     if name == "a":
         return await _match_a(st, target, term, step)
     if name == "mx":
-        answer = await st.query(target, "MX")
+        answer = await st.ask(target, "MX")
         step.queries.append(f"MX {target} -> {_summarise(answer)}")
         if answer.failed:
             raise SpfError("temperror", f"DNS {answer.error} looking up MX {target}")
@@ -616,7 +622,7 @@ async def _match(
         t = target.lower().rstrip(".")
         return any(n.lower() == t or n.lower().endswith("." + t) for n in names)
     if name == "exists":
-        answer = await st.query(target, "A")
+        answer = await st.ask(target, "A")
         step.queries.append(f"A {target} -> {_summarise(answer)}")
         if answer.failed:
             raise SpfError("temperror", f"DNS {answer.error} looking up A {target}")
@@ -631,7 +637,7 @@ async def _match_a(
     rtype = "A" if st.ip.version == 4 else "AAAA"
     if not _valid_domain(target):
         return False
-    answer = await st.query(target, rtype)
+    answer = await st.ask(target, rtype)
     step.queries.append(f"{rtype} {target} -> {_summarise(answer)}")
     if answer.failed:
         raise SpfError("temperror", f"DNS {answer.error} looking up {rtype} {target}")

@@ -112,3 +112,28 @@ def test_python_dash_m_bad_address_exits_2_with_one_line() -> None:
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1
     assert proc.stderr.startswith("smtpdiag: error: 'not-an-address' has no '@'")
+
+
+def test_bad_address_with_json_output_gives_a_json_refusal() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "smtpdiag",
+            "probe",
+            "--format",
+            "json",
+            "--resolver",
+            "127.0.0.1:9",
+            "user@example.test\r\nDATA",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    doc = json.loads(proc.stdout)
+    assert (doc["verdict"], doc["reason"], doc["exit_code"]) == (None, "syntax", 2)
+    assert "\r" not in proc.stdout and "CR" in doc["summary"]
+    assert proc.stderr.startswith("smtpdiag: error:")
