@@ -120,6 +120,20 @@ def _check_lang(ctx: click.Context, param: click.Parameter, value: str | None) -
     return lang
 
 
+def dns_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--resolver and --dns-timeout, shared by the commands that query DNS."""
+    func = _float_option("--dns-timeout", default=5.0, help="Seconds to wait for each DNS query.")(
+        func
+    )
+    return click.option(
+        "--resolver",
+        "resolvers",
+        multiple=True,
+        metavar="IP[:PORT]",
+        help="DNS server to ask (repeatable). Default: the system resolver.",
+    )(func)
+
+
 def lang_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--lang",
@@ -162,14 +176,7 @@ def main() -> None:
 )
 @click.option("--server", metavar="HOST[:PORT]", help="Talk to this server; skip the MX lookup.")
 @click.option("--port", type=int, default=25, show_default=True, help="SMTP port of the MX hosts.")
-@click.option(
-    "--resolver",
-    "resolvers",
-    multiple=True,
-    metavar="IP[:PORT]",
-    help="DNS server to ask (repeatable). Default: the system resolver.",
-)
-@_float_option("--dns-timeout", default=5.0, help="Seconds to wait for each DNS query.")
+@dns_options
 @_float_option("--timeout", default=30.0, help="Seconds to wait for each SMTP reply.")
 @_float_option("--deadline", default=120.0, help="Seconds for the whole probe of one address.")
 @click.option("-4", "ipv4", is_flag=True, help="Connect over IPv4 only.")
@@ -423,14 +430,7 @@ def _lenient_name(value: str, what: str) -> str:
     metavar="ZONE",
     help="DNS blocklist to check --ip on (repeatable; replaces the defaults).",
 )
-@click.option(
-    "--resolver",
-    "resolvers",
-    multiple=True,
-    metavar="IP[:PORT]",
-    help="DNS server to ask (repeatable). Default: the system resolver.",
-)
-@_float_option("--dns-timeout", default=5.0, help="Seconds to wait for each DNS query.")
+@dns_options
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )

@@ -3,6 +3,7 @@ classification of pasted replies and bounces, and the comparison page of two cod
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -87,21 +88,7 @@ def card(key: str, lang: str = "en") -> Card | None:
         return None
     if entry is None:
         return None
-    return Card(
-        key=entry.key,
-        kind=entry.kind,
-        class_name=entry.class_name,
-        title=entry.title,
-        meaning=entry.meaning,
-        description=entry.description,
-        when=entry.when,
-        fix=entry.fix,
-        actor=entry.actor,
-        actor_text=cat.actor_text(entry.actor),
-        retry=entry.retry,
-        rfc=entry.rfc,
-        reason=entry.reason,
-    )
+    return Card(**dataclasses.asdict(entry), actor_text=cat.actor_text(entry.actor))
 
 
 def explain(arg: str, stage: str | None = None, lang: str = "en") -> Explanation:

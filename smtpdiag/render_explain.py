@@ -58,6 +58,14 @@ def dumps(obj: dict[str, Any], indent: int | None = 2) -> str:
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+def _sections(card: Card, cat: catalog.Catalog, style: Style) -> list[str]:
+    """The reference page's three sections of one code: description, when, how to fix."""
+    out: list[str] = []
+    for field in ("description", "when", "fix"):
+        out.extend([style(cat.heading(field), "head"), "", getattr(card, field), ""])
+    return out
+
+
 def _card_lines(c: Card, lang: str, style: Style, with_title: bool = True) -> list[str]:
     cat = catalog.load(lang)
     out: list[str] = []
@@ -65,11 +73,7 @@ def _card_lines(c: Card, lang: str, style: Style, with_title: bool = True) -> li
         prefix = "SMTP " if c.kind == "basic" else ""
         out.append(style(f"{prefix}{c.key} {c.title}", "head") + f"  ({c.class_name})")
         out.append("")
-    for field in ("description", "when", "fix"):
-        out.append(style(cat.heading(field), "head"))
-        out.append("")
-        out.append(getattr(c, field))
-        out.append("")
+    out.extend(_sections(c, cat, style))
     out.append(f"{cat.heading('actor')}: {c.actor_text}")
     out.append(f"{cat.heading('retry')}: {c.retry}")
     out.append(f"{cat.heading('reference')}: {c.rfc}")
@@ -121,11 +125,7 @@ def render_comparison(c: Comparison, lang: str = "en", style: Style = plain) -> 
             style(str(t.get("section", "{code}")).format(code=card.key, title=card.title), "head")
         )
         out.append("")
-        for field in ("description", "when", "fix"):
-            out.append(style(cat.heading(field), "head"))
-            out.append("")
-            out.append(getattr(card, field))
-            out.append("")
+        out.extend(_sections(card, cat, style))
     out.append(style(cat.heading("differences"), "head"))
     out.append("")
     for i, diff in enumerate(c.differences, 1):
