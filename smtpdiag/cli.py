@@ -435,6 +435,7 @@ def _lenient_name(value: str, what: str) -> str:
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @click.option("--color/--no-color", "color", default=None, help="Colour the report.")
+@lang_option
 def auth(
     domain: str,
     ip: str | None,
@@ -447,6 +448,7 @@ def auth(
     dns_timeout: float,
     fmt: str,
     color: bool | None,
+    lang: str,
 ) -> None:
     """Check the SPF, DMARC, DKIM, reverse DNS and blocklist standing of DOMAIN.
 
@@ -508,7 +510,7 @@ def auth(
     else:
         colour = _use_colour(color)
         style = render.colour if colour else render.plain
-        click.echo("\n".join(render_auth(report, style)), color=colour)
+        click.echo("\n".join(render_auth(report, style, None, lang)), color=colour)
     spf_result = report.spf.result if report.spf and report.spf_evaluated else None
     if spf_result == "temperror":
         _exit(EXIT_TEMPORARY)

@@ -66,11 +66,15 @@ def parse_resolvers(values: Sequence[str]) -> tuple[tuple[str, int], ...]:
 
 
 def default_helo() -> str:
-    name = socket.getfqdn()
+    """This host's FQDN. A name without a dot (often just "localhost" on containers and CI
+    runners) is refused by common policies (Postfix reject_non_fqdn_helo_hostname) before
+    the mailbox is even checked, so it becomes "<name>.localdomain"; use --helo to send
+    the name the server expects."""
     try:
-        return normalize_domain(name)[0]
+        name = normalize_domain(socket.getfqdn())[0]
     except UsageError:
-        return "localhost"
+        name = "localhost"
+    return name if "." in name else f"{name}.localdomain"
 
 
 def check_options(opts: ProbeOptions) -> None:

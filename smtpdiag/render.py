@@ -365,9 +365,10 @@ def render_verdict(result: ProbeResult, style: Style = plain, lang: str = "en") 
 
         if result.finding is not None or dict(result.options).get("auth") == "always":
             out.append("")
-            out.extend("  " + line for line in render_auth(result.auth, style, result.finding))
+            lines = render_auth(result.auth, style, result.finding, lang)
+            out.extend("  " + line for line in lines)
         else:
-            out.append(style("  " + auth_summary(result.auth), "dim"))
+            out.append(style("  " + auth_summary(result.auth, lang), "dim"))
     n, ms = len(result.attempts), f"{result.elapsed_ms:g}"
     out.append(style("  " + t["connections"].format(count=n, ms=ms), "dim"))
     return out

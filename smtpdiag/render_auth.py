@@ -70,95 +70,108 @@ def auth_dict(report: AuthReport | None, finding: Finding | None = None) -> dict
     }
 
 
+def _t(lang: str) -> dict[str, str]:
+    from . import catalog
+
+    base = catalog.load("en").data.get("auth", {})
+    own = catalog.load(lang).data.get("auth", {}) if lang != "en" else {}
+    return {**base, **own}
+
+
 def render_auth(
-    report: AuthReport, style: Style = plain, finding: Finding | None = None
+    report: AuthReport, style: Style = plain, finding: Finding | None = None, lang: str = "en"
 ) -> list[str]:
+    t = _t(lang)
     out: list[str] = []
     s = report.spf
     if s is not None:
         if report.spf_evaluated:
-            head = f"SPF {s.result} for {s.sender} from {s.ip}"
+            head = t["spf_head"].format(result=s.result, sender=s.sender, ip=s.ip)
             role = {"pass": "ok", "none": "warn", "neutral": "warn"}.get(s.result, "bad")
         else:
-            head = f"SPF record of {s.domain} (not evaluated: give --ip)"
+            head = t["spf_unevaluated"].format(domain=s.domain)
             role = "head"
-        out.append(style(head, role))
-        out.append(f"  record: {escape(s.record) if s.record else '(none)'}")
+        out.append(style(escape(head), role))
+        out.append(f"  {t['record']}: {escape(s.record) if s.record else t['none']}")
         if report.spf_evaluated and s.mechanism:
-            out.append(f"  decided by: {escape(s.mechanism)}")
+            out.append(f"  {t['decided_by']}: {escape(s.mechanism)}")
         if s.explanation:
-            out.append(f"  explanation: {escape(s.explanation)}")
-        out.append(f"  DNS-querying terms: {s.lookups}/10, void lookups: {s.void_lookups}/2")
-        for t in s.trace:
-            if t.term == "(record)":
+            out.append(f"  {t['explanation']}: {escape(s.explanation)}")
+        out.append("  " + t["lookups"].format(lookups=s.lookups, void=s.void_lookups))
+        for step in s.trace:
+            if step.term == "(record)":
                 continue
-            mark = "match" if t.matched else "no match"
-            line = f"    {'  ' * t.depth}{escape(t.domain)}: {escape(t.term)} -> {mark}"
+            mark = t["match"] if step.matched else t["no_match"]
+            line = f"    {'  ' * step.depth}{escape(step.domain)}: {escape(step.term)} -> {mark}"
             out.append(style(line, "dim"))
         for p in s.problems:
             out.append(style(f"  ! {escape(p)}", "warn"))
     d = report.dmarc
     if d is not None:
         if d.record:
-            out.append(style(f"DMARC {d.location}: p={d.policy} (from {d.policy_source}=)", "head"))
-            out.append(f"  record: {escape(d.record)}")
-            out.append(
-                f"  alignment: DKIM {d.alignment_dkim}, SPF {d.alignment_spf}"
-                + ("; testing mode" if d.testing else "")
+            head = t["dmarc_head"].format(
+                location=d.location, policy=d.policy, source=d.policy_source
             )
+            out.append(style(escape(head), "head"))
+            out.append(f"  {t['record']}: {escape(d.record)}")
+            alignment = t["dmarc_alignment"].format(dkim=d.alignment_dkim, spf=d.alignment_spf)
+            out.append("  " + alignment + (f"; {t['testing_mode']}" if d.testing else ""))
         else:
-            out.append(style(f"DMARC: no record for {d.domain}", "warn"))
+            out.append(style(escape(t["dmarc_none"].format(domain=d.domain)), "warn"))
         for p in d.problems:
             out.append(style(f"  ! {escape(p)}", "warn"))
-    if report.dkim:
-        for k in report.dkim:
-            if k.found:
-                size = f"{k.key_type} {k.bits} bits" if k.bits else f"{k.key_type}"
-                state = "REVOKED" if k.revoked else size
-                out.append(f"DKIM {k.name}: {state}" + (" (testing)" if k.testing else ""))
-                for p in k.problems:
-                    out.append(style(f"  ! {escape(p)}", "warn"))
-            elif k.error:
-                out.append(style(f"DKIM {k.name}: {k.error}", "warn"))
+    for k in report.dkim:
+        if k.found:
+            size = t["bits"].format(type=k.key_type, bits=k.bits) if k.bits else f"{k.key_type}"
+            state = t["revoked"] if k.revoked else size
+            out.append(
+                f"DKIM {escape(k.name)}: {state}" + (f" {t['testing']}" if k.testing else "")
+            )
+            for p in k.problems:
+                out.append(style(f"  ! {escape(p)}", "warn"))
+        elif k.error:
+            out.append(style(f"DKIM {escape(k.name)}: {k.error}", "warn"))
     for p in report.problems:
         out.append(style(f"! {escape(p)}", "warn"))
     if report.ptr is not None:
         ptr = report.ptr
-        names = ", ".join(ptr.names) or "(none)"
-        ok = "forward-confirmed" if ptr.confirmed else "NOT forward-confirmed"
-        out.append(f"Reverse DNS of {ptr.ip}: {escape(names)} ({ok})")
+        names = ", ".join(ptr.names) or t["none"]
+        state = t["fcrdns_yes"] if ptr.confirmed else t["fcrdns_no"]
+        out.append(escape(t["ptr_head"].format(ip=ptr.ip, names=names, state=state)))
         for p in ptr.problems:
             out.append(style(f"  ! {escape(p)}", "warn"))
     for b in report.dnsbl:
         if b.listed:
             meaning = "; ".join(f"{a} {m}" for a, m in zip(b.answers, b.meanings, strict=False))
-            out.append(style(f"LISTED on {b.name} ({b.zone}): {meaning}", "bad"))
+            line = t["listed"].format(name=b.name, zone=b.zone, meaning=meaning)
+            out.append(style(escape(line), "bad"))
             if b.text:
                 out.append(f"  {escape(b.text)}")
             if b.delist:
-                out.append(f"  delisting: {b.delist}")
+                out.append(f"  {t['delisting']}: {b.delist}")
         elif b.listed is None:
-            out.append(style(f"{b.name} ({b.zone}): {b.error}", "warn"))
+            out.append(style(escape(f"{b.name} ({b.zone}): {b.error}"), "warn"))
         else:
-            out.append(style(f"not listed on {b.name} ({b.zone})", "dim"))
+            out.append(style(escape(t["not_listed"].format(name=b.name, zone=b.zone)), "dim"))
     return out
 
 
-def auth_summary(report: AuthReport) -> str:
+def auth_summary(report: AuthReport, lang: str = "en") -> str:
     """One line when the report explains nothing: what was checked, for the record."""
+    t = _t(lang)
     parts = []
     s = report.spf
     if s is not None and report.spf_evaluated:
-        parts.append(f"SPF {s.result} for {s.sender} from {s.ip}")
+        parts.append(t["spf_head"].format(result=s.result, sender=s.sender, ip=s.ip))
     if report.dmarc is not None:
         d = report.dmarc
-        parts.append(f"DMARC p={d.policy}" if d.record else "no DMARC record")
+        parts.append(f"DMARC p={d.policy}" if d.record else t["summary_no_dmarc"])
     listed = [b.name for b in report.dnsbl if b.listed]
     unchecked = [b for b in report.dnsbl if b.listed is None]
     if listed:
-        parts.append(f"listed on {', '.join(listed)}")
+        parts.append(t["summary_listed"].format(names=", ".join(listed)))
     elif report.dnsbl and len(unchecked) == len(report.dnsbl):
-        parts.append("blocklists could not be queried")
+        parts.append(t["summary_unqueried"])
     elif report.dnsbl:
-        parts.append(f"on none of {len(report.dnsbl) - len(unchecked)} blocklists checked")
-    return "auth checks (none explains this refusal): " + "; ".join(parts)
+        parts.append(t["summary_clean"].format(count=len(report.dnsbl) - len(unchecked)))
+    return escape(t["summary"].format(parts="; ".join(parts)))

@@ -346,3 +346,27 @@ def test_dkim_key_parsing() -> None:
     bad = parse_key("s", "s._domainkey.d", "v=DKIM2; k=dsa; p=!!!")
     assert any("DKIM1" in p for p in bad.problems)
     assert any("not valid base64" in p for p in bad.problems)
+
+
+def test_auth_report_in_thai(auth_rig: Rig) -> None:
+    result = run_cli(
+        [
+            "auth",
+            "badspf.example.test",
+            "--resolver",
+            auth_rig.resolver,
+            "--dns-timeout",
+            "1",
+            "--ip",
+            "127.0.0.1",
+            "--mail-from",
+            "x@badspf.example.test",
+            "--dnsbl",
+            "clean.example.test",
+            "--lang",
+            "th",
+            "--no-color",
+        ]
+    )
+    assert "SPF fail สำหรับ x@badspf.example.test จาก 127.0.0.1" in result.output
+    assert "ไม่อยู่ใน clean.example.test" in result.output

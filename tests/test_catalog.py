@@ -108,9 +108,10 @@ def test_translations_are_complete_and_translated(lang: str) -> None:
         "actors",
         "ui",
         "templates",
+        "auth",
     ):
         assert set(other[table]) == set(en[table]), table
-    for table in ("ui", "templates"):
+    for table in ("ui", "templates", "auth"):
         for key, text in en[table].items():
             fields = {f for _, f, _, _ in string.Formatter().parse(text) if f}
             theirs = {f for _, f, _, _ in string.Formatter().parse(other[table][key]) if f}

@@ -137,3 +137,9 @@ def test_bad_address_with_json_output_gives_a_json_refusal() -> None:
     assert (doc["verdict"], doc["reason"], doc["exit_code"]) == (None, "syntax", 2)
     assert "\r" not in proc.stdout and "CR" in doc["summary"]
     assert proc.stderr.startswith("smtpdiag: error:")
+
+
+def test_default_helo_is_a_dotted_name() -> None:
+    from smtpdiag.prober import default_helo
+
+    assert "." in default_helo()
