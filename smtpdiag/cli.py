@@ -130,7 +130,9 @@ def dns_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "resolvers",
         multiple=True,
         metavar="IP[:PORT]",
-        help="DNS server to ask (repeatable). Default: the system resolver.",
+        envvar="SMTPDIAG_RESOLVER",
+        help="DNS server to ask (repeatable; or $SMTPDIAG_RESOLVER, space-separated). "
+        "Default: the system resolver.",
     )(func)
 
 

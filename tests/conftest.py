@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,10 @@ from click.testing import CliRunner, Result
 
 from smtpdiag.cli import main
 from smtpdiag.fakes.rig import Rig, load_scenario
+
+# Safety net: a test that forgets --resolver gets a dead resolver on loopback, never the
+# machine's own (tests must not send traffic off 127.0.0.0/8). Subprocesses inherit it.
+os.environ["SMTPDIAG_RESOLVER"] = "127.0.0.1:9"
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
