@@ -136,6 +136,15 @@ def dns_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+dkim_selector_option = click.option(
+    "--dkim-selector",
+    "dkim_selectors",
+    multiple=True,
+    metavar="SELECTOR",
+    help="DKIM selector to check (repeatable), besides the common ones.",
+)
+
+
 def lang_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--lang",
@@ -234,13 +243,7 @@ def main() -> None:
     help="Always run the SPF/DMARC/DKIM/reverse-DNS/blocklist report (it runs by "
     "itself for 5xx and policy 4xx replies).",
 )
-@click.option(
-    "--dkim-selector",
-    "dkim_selectors",
-    multiple=True,
-    metavar="SELECTOR",
-    help="DKIM selector to check (repeatable), besides the common ones.",
-)
+@dkim_selector_option
 @click.option(
     "--dnsbl",
     "dnsbls",
@@ -417,13 +420,7 @@ def _lenient_name(value: str, what: str) -> str:
     "postmaster@HELO). Default: postmaster@DOMAIN.",
 )
 @click.option("--helo", metavar="NAME", default="", help="The EHLO/HELO name.")
-@click.option(
-    "--dkim-selector",
-    "dkim_selectors",
-    multiple=True,
-    metavar="SELECTOR",
-    help="DKIM selector to check (repeatable), besides the common ones.",
-)
+@dkim_selector_option
 @click.option("--no-common-selectors", is_flag=True, help="Check only the selectors given.")
 @click.option(
     "--dnsbl",
