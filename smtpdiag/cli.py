@@ -464,7 +464,6 @@ def auth(
     """
     import asyncio
     import ipaddress
-    import json
 
     from . import render
     from .auth import run_auth
@@ -504,8 +503,7 @@ def auth(
     if fmt == "json":
         doc = auth_dict(report)
         assert doc is not None
-        text = json.dumps({"schema": 1, **doc}, ensure_ascii=False, indent=2)
-        click.echo(render._JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+        click.echo(render.dumps({"schema": 1, **doc}))
     else:
         colour = _use_colour(color)
         style = render.colour if colour else render.plain
@@ -548,7 +546,8 @@ def explain(
     from . import render
     from .explain import code_kind
     from .explain import explain as run_explain
-    from .render_explain import dumps, explanation_dict, render_explanation
+    from .render import dumps
+    from .render_explain import explanation_dict, render_explanation
 
     if args == ("-",):
         items = [sys.stdin.read(MAX_STDIN)]
@@ -592,7 +591,8 @@ def compare(code_a: str, code_b: str, fmt: str, color: bool | None, lang: str) -
     from . import render
     from .explain import card, code_kind
     from .explain import compare as run_compare
-    from .render_explain import comparison_dict, dumps, render_comparison
+    from .render import dumps
+    from .render_explain import comparison_dict, render_comparison
 
     for code in (code_a, code_b):
         if not code_kind(code):

@@ -94,38 +94,13 @@ def card(key: str, lang: str = "en") -> Card | None:
 def explain(arg: str, stage: str | None = None, lang: str = "en") -> Explanation:
     """Explain a basic code, an enhanced code, or a pasted reply/bounce text. Never raises."""
     kind = code_kind(arg)
-    if kind == "basic":
-        code = int(arg.strip())
-        found = card(str(code), lang)
-        cls = classify(code, None, "", stage)
-        return Explanation(
-            arg,
-            "basic",
-            code,
-            None,
-            None,
-            stage,
-            cls,
-            None,
-            (found,) if found else (),
-            found is not None,
-        )
-    if kind == "enhanced":
-        enh = normalise_enhanced(arg)
-        found = card(enh, lang)
-        cls = classify(None, enh, "", stage)
-        return Explanation(
-            arg,
-            "enhanced",
-            None,
-            enh,
-            None,
-            stage,
-            cls,
-            None,
-            (found,) if found else (),
-            found is not None,
-        )
+    if kind is not None:
+        code = int(arg.strip()) if kind == "basic" else None
+        enh = normalise_enhanced(arg) if kind == "enhanced" else None
+        found = card(str(code) if code is not None else str(enh), lang)
+        cls = classify(code, enh, "", stage)
+        cards: tuple[Card, ...] = (found,) if found else ()
+        return Explanation(arg, kind, code, enh, None, stage, cls, None, cards, found is not None)
     extracted = extract_reply(arg)
     use_stage = stage or extracted.stage
     cls = classify(extracted.code, extracted.enhanced, extracted.text, use_stage)

@@ -193,11 +193,17 @@ def to_dict(result: ProbeResult, lang: str = "en") -> dict[str, Any]:
 _JSON_UNSAFE = re.compile("[\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 
-def to_json(result: ProbeResult, indent: int | None = 2, lang: str = "en") -> str:
-    """JSON text for one result. Control and invisible characters are \\u-escaped."""
-    text = json.dumps(to_dict(result, lang), ensure_ascii=False, indent=indent)
+def dumps(obj: dict[str, Any], indent: int | None = 2) -> str:
+    """JSON text safe for a terminal: control and invisible characters are \\u-escaped,
+    and bytes that were not UTF-8 (lone surrogates) become escapes too."""
+    text = json.dumps(obj, ensure_ascii=False, indent=indent)
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def to_json(result: ProbeResult, indent: int | None = 2, lang: str = "en") -> str:
+    """JSON text for one result (schema 1)."""
+    return dumps(to_dict(result, lang), indent)
 
 
 # -- text ------------------------------------------------------------------------------------

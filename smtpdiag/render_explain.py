@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 from . import catalog
@@ -48,14 +47,6 @@ def comparison_dict(c: Comparison, lang: str) -> dict[str, Any]:
         "which_applies_when": list(c.which),
         "learn_more": list(c.learn_more),
     }
-
-
-def dumps(obj: dict[str, Any], indent: int | None = 2) -> str:
-    from .render import _JSON_UNSAFE
-
-    text = json.dumps(obj, ensure_ascii=False, indent=indent)
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _sections(card: Card, cat: catalog.Catalog, style: Style) -> list[str]:

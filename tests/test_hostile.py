@@ -64,8 +64,8 @@ class Result:
 NO_DNS = ["--resolver", "127.0.0.1:9", "--dns-timeout", "0.5"]
 
 
-def run_probe(host: str, port: int, *extra: str) -> tuple[Result, float]:
-    cmd = [
+def probe_cmd(host: str, port: int, *extra: str) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "smtpdiag",
@@ -80,11 +80,13 @@ def run_probe(host: str, port: int, *extra: str) -> tuple[Result, float]:
         "8",
         "--no-catch-all",
         *NO_DNS,
-        "--format",
-        "json",
-        "user@victim.test",
         *extra,
+        "user@victim.test",
     ]
+
+
+def run_probe(host: str, port: int, *extra: str) -> tuple[Result, float]:
+    cmd = probe_cmd(host, port, "--format", "json", *extra)
     started = time.monotonic()
     env = {**os.environ, "NO_COLOR": "1"}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -128,22 +130,7 @@ def test_hostile_server(hostile: HostileServers, name: str) -> None:
 
 def test_text_output_escapes_hostile_bytes(hostile: HostileServers) -> None:
     host, port = hostile.address("control-bytes")
-    cmd = [
-        sys.executable,
-        "-m",
-        "smtpdiag",
-        "probe",
-        "--server",
-        f"{host}:{port}",
-        "--helo",
-        "probe.test",
-        "--timeout",
-        "2",
-        "--no-catch-all",
-        "--color",
-        *NO_DNS,
-        "user@victim.test",
-    ]
+    cmd = probe_cmd(host, port, "--color")
     proc = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
     out = proc.stdout
     # only our own colour codes (ESC [ digits m) may appear; no other escape sequence
