@@ -1,8 +1,8 @@
 """The RFC 7208 conformance suite (OpenSPF, 203 tests) against smtpdiag's SPF evaluator,
 with each scenario's zone data served by a real DNS server on loopback.
 
-The suite file is read from ../shared/conformance/ beside the checkout; if it is
-missing the whole module fails (it is not skipped): CI must run it.
+The suite is vendored in tests/conformance/ (rfc7208-tests.yml, with its BSD licence
+and change log beside it); if it is missing the whole module fails (it is not skipped).
 """
 
 from __future__ import annotations
