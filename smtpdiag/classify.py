@@ -44,6 +44,7 @@ class _TextRule:
     stages: frozenset[str]
     classes: frozenset[str]
     provider: str | None
+    coded: bool = False  # only for replies that carry a code (not for MTA-written text)
 
     def search(self, text: str, lowered: str) -> re.Match[str] | None:
         if self.literals is not None and not any(lit in lowered for lit in self.literals):
@@ -89,6 +90,7 @@ def _compile(
         stages=frozenset(raw.get("stages", [])),
         classes=frozenset(str(c) for c in raw.get("classes", ["4", "5"])),
         provider=provider,
+        coded=bool(raw.get("coded", False)),
     )
 
 
@@ -105,9 +107,12 @@ def _rules() -> _Rules:
         prefilter = {}
     specific = [r for r in providers if not r.get("fallback")]
     fallback = [r for r in providers if r.get("fallback")]
+    early = [r for r in generic.get("text", []) if r.get("early")]
+    later = [r for r in generic.get("text", []) if not r.get("early")]
     text = (
-        tuple(_compile(r, str(r.get("provider", "")), prefilter) for r in specific)
-        + tuple(_compile(r, None, prefilter) for r in generic.get("text", []))
+        tuple(_compile(r, None, prefilter) for r in early)
+        + tuple(_compile(r, str(r.get("provider", "")), prefilter) for r in specific)
+        + tuple(_compile(r, None, prefilter) for r in later)
         + tuple(_compile(r, str(r.get("provider", "")), prefilter) for r in fallback)
     )
     stage_defaults = {
@@ -169,14 +174,14 @@ def classify(
         stage = detect_stage(text)
     klass = _klass(code, enhanced)
     what = " ".join(str(x) for x in (code, enhanced) if x is not None)
-    if klass in ("2", "3"):
-        return Classification("accepted", "high", f"{what} is a positive reply")
     rules = _rules()
     lowered = text.lower()
     for rule in rules.text:
         if rule.stages and stage not in rule.stages:
             continue
         if klass and klass not in rule.classes:
+            continue
+        if not klass and (rule.coded or rule.classes == {"2"}):
             continue
         m = rule.search(text, lowered)
         if m:
@@ -188,6 +193,8 @@ def classify(
                 rule.id,
                 rule.provider,
             )
+    if klass in ("2", "3"):
+        return Classification("accepted", "high", f"{what} is a positive reply")
     cat = catalog.load("en")
     generic = enhanced is None or f"X.{enhanced.split('.', 1)[1]}" in rules.generic_enhanced
     # 500-504 and 555 say what went wrong themselves (syntax, sequence): no stage default
@@ -212,3 +219,33 @@ def classify(
         if entry is not None and entry.reason:
             return Classification(entry.reason, "low", f"reply code {code} ({entry.title})")
     return Classification("unknown", "low", "no rule matched")
+
+
+def describe(
+    code: int | None, enhanced: str | None, cls: Classification, lang: str = "en"
+) -> tuple[str, str]:
+    """Title and one-line meaning of a reply, from its most specific knowledge: a provider
+    pattern, then the enhanced code, then the basic code. A code whose own reason the
+    reply's text contradicts (a 550 that is an SPF failure, a 5.7.1 that is an unknown
+    user) gives way to the reason the text shows."""
+    cat = catalog.load(lang)
+    reason_title, reason_meaning = cat.reason(cls.reason)
+    if cls.provider and cls.rule:
+        info = pattern_info(cls.rule, lang)
+        if info is not None:
+            return f"{reason_title} ({info.provider})", info.explanation or reason_meaning
+    by_text = cls.rule is not None
+    positive = code is not None and code < 400
+    entries = []
+    if enhanced and not positive:
+        entries.append((enhanced, cat.enhanced(enhanced)))
+    if code is not None:
+        entries.append((str(code), cat.basic(code)))
+    for key, entry in entries:
+        if entry is None:
+            continue
+        if by_text and entry.reason and entry.reason != cls.reason:
+            continue  # the text says more than this code: the next, or the reason itself
+        prefix = f"{key} " if "." in key else ""
+        return f"{prefix}{entry.title}", entry.meaning
+    return reason_title, reason_meaning

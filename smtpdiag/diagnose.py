@@ -7,8 +7,7 @@ import dataclasses
 import functools
 from collections.abc import Sequence
 
-from . import catalog
-from .classify import classify
+from .classify import classify, describe
 from .datafiles import load as load_data
 from .model import (
     Address,
@@ -61,22 +60,8 @@ def reply_brief(reply: Reply, width: int = 140) -> str:
 
 def annotate_reply(reply: Reply, stage: str, lang: str = "en") -> Annotation:
     """Title, one-line meaning and reason for a reply, from the catalog and classifier."""
-    cat = catalog.load(lang)
-    basic = cat.basic(reply.code)
-    enhanced = cat.enhanced(reply.enhanced) if reply.enhanced else None
-    titles = []
-    if basic is not None:
-        titles.append(basic.title)
-    if enhanced is not None and reply.code // 100 != 2:
-        titles.append(f"{reply.enhanced} {enhanced.title}")
-    title = " · ".join(titles) or f"Reply {reply.code}"
-    if enhanced is not None and reply.code // 100 != 2 and enhanced.meaning:
-        meaning = enhanced.meaning
-    elif basic is not None:
-        meaning = basic.meaning
-    else:
-        meaning = f"{reply.code} is not a reply code SMTP defines."
     cls = classify(reply.code, reply.enhanced, reply.text, stage)
+    title, meaning = describe(reply.code, reply.enhanced, cls, lang)
     return Annotation(
         title=title,
         meaning=meaning,

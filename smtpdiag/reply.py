@@ -102,11 +102,24 @@ def parse_extensions(reply: Reply) -> tuple[tuple[str, str], ...]:
 _STAGE_HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(p, re.IGNORECASE), stage)
     for p, stage in (
-        (r"in reply to (the )?RCPT TO\b|after RCPT TO\b|\bRCPT TO:?\s*<[^>]*>:\s*$", "rcpt"),
-        (r"in reply to (the )?MAIL FROM\b|after MAIL FROM\b", "mail"),
         (
-            r"in reply to (the )?end of DATA|after end of data|after DATA\b|"
-            r"in reply to (the )?DATA\b|after (the )?message (body|content)",
+            r"in reply to (the )?RCPT TO\b|after (pipelined )?RCPT TO\b|\bRCPT TO:?\s*<[^>]*>:\s*$|"
+            r"(during|at|while sending|in response to|for) (the )?RCPT( TO)?\b|"
+            r"\bdoes not like recipient|\bdidn.t like recipient|\[RCPT_TO\]|"
+            r"after (the )?recipient (command|address)",
+            "rcpt",
+        ),
+        (
+            r"in reply to (the )?MAIL FROM\b|after (pipelined )?MAIL FROM\b|"
+            r"(during|at|while sending|in response to) (the )?MAIL FROM\b|"
+            r"\bdoes not like sender|\bdidn.t like sender|\[MAIL_FROM\]",
+            "mail",
+        ),
+        (
+            r"in reply to (the )?end of DATA|after end of data|after (pipelined )?DATA\b|"
+            r"in reply to (the )?DATA\b|after (the )?message (body|content)|"
+            r"(during|while sending|in response to) (the )?(DATA (command|phase)|end of data)\b|"
+            r"\bfailed after I sent the message|\[END_OF_DATA\]|\[DATA\]",
             "data",
         ),
         (
@@ -137,7 +150,27 @@ class Extracted:
     stage: str | None
 
 
+#: a Sendmail-style session transcript: ">>> RCPT To:<a@b>" then "<<< 550 ..."
+_TRANSCRIPT = re.compile(r"^\s*>>>\s*(MAIL|RCPT|DATA|EHLO|HELO|STARTTLS|AUTH|\.)\b", re.I | re.M)
+_TRANSCRIPT_REPLY = re.compile(r"^\s*<<<\s*[45]\d\d", re.M)
+_TRANSCRIPT_STAGE = {
+    "mail": "mail",
+    "rcpt": "rcpt",
+    "data": "data",
+    ".": "data",
+    "ehlo": "ehlo",
+    "helo": "ehlo",
+    "starttls": "starttls",
+    "auth": "auth",
+}
+
+
 def detect_stage(text: str) -> str | None:
+    refusal = _TRANSCRIPT_REPLY.search(text)
+    if refusal:
+        commands = [m for m in _TRANSCRIPT.finditer(text, 0, refusal.start())]
+        if commands:
+            return _TRANSCRIPT_STAGE[commands[-1].group(1).lower()]
     for pattern, stage in _STAGE_HINTS:
         if pattern.search(text):
             return stage

@@ -1,6 +1,7 @@
 """Serve the OpenSPF RFC 7208 test suite's zone data from the fake DNS server.
 
-The suite (tests/conformance/rfc7208-tests.yml, vendored with its BSD licence) describes each scenario's DNS as
+The suite (tests/conformance/rfc7208-tests.yml, vendored with its BSD licence) describes
+each scenario's DNS as
 ``name: [{TYPE: value}, ...]``. Here each scenario becomes one root zone: ``SPF``
 entries are also served as TXT when the name has no TXT entry of its own, ``TXT: NONE``
 means no TXT, and ``TIMEOUT`` makes every query for the name go unanswered.

@@ -237,7 +237,8 @@ def test_sender_rejected_at_mail_from(rig: Rig) -> None:
 
 def test_multiline_reply_is_kept_whole(rig: Rig) -> None:
     code, doc = probe_json(rig, "user@multi.example.test")
-    assert (code, doc["verdict"], doc["reason"]) == (1, "undeliverable", "policy")
+    # "not accepting mail from your network": a refusal of the client's network
+    assert (code, doc["verdict"], doc["reason"]) == (1, "undeliverable", "client-blocked")
     reply = rcpt_steps(doc)[0]["reply"]
     assert reply["enhanced"] == "5.7.1"
     assert len(reply["lines"]) == 3
@@ -448,7 +449,7 @@ def test_text_output_has_transcript_and_verdict(rig: Rig) -> None:
     out = result.output
     assert "-> RCPT TO:<nobody@example.test>" in out
     assert "<- 550 5.1.1 <nobody@example.test>: Recipient address rejected" in out
-    assert "Mailbox Not Found" in out
+    assert "Mailbox does not exist" in out
     assert "Verdict: undeliverable   reason: mailbox-unknown" in out
     assert "\x1b[" not in out  # --no-color
 

@@ -46,6 +46,11 @@ class Catalog:
     def actor_text(self, actor: str) -> str:
         return str(self.data.get("actors", {}).get(actor, actor))
 
+    def reason(self, reason: str) -> tuple[str, str]:
+        """Title and meaning of a reason (``mailbox-unknown`` ...), in this language."""
+        raw = self.data.get("reasons", {}).get(reason) or {}
+        return str(raw.get("title", reason)), str(raw.get("meaning", ""))
+
     def basic(self, code: int) -> Entry | None:
         raw = self.data.get("basic", {}).get(str(code))
         if raw is None:
