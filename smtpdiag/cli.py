@@ -517,10 +517,81 @@ def auth(
 
 
 MAX_STDIN = 1_000_000
+EXPLAIN_EXIT_HELP = """\b
+Exit codes:
+  0  explained (for a message: whatever it turned out to be, see "kind")
+  2  usage error: nothing to explain, or the file cannot be read"""
+
+#: a pasted whole message: it starts with header fields (Received:, From:, Return-Path: ...)
+_MESSAGE_START = (
+    "return-path:",
+    "received:",
+    "from:",
+    "delivered-to:",
+    "x-",
+    "mime-version:",
+    "date:",
+    "message-id:",
+    "to:",
+    "subject:",
+    "content-type:",
+    "arc-",
+    "dkim-signature:",
+    "authentication-results:",
+    "x-failed-recipients:",
+    "envelope-to:",
+    "from ",
+)
 
 
-@main.command()
-@click.argument("args", nargs=-1, required=True, metavar="CODE|TEXT...")
+def _looks_like_message(text: str) -> bool:
+    head = text.lstrip()[:2000].lower()
+    return head.startswith(_MESSAGE_START) and ("\n\n" in text or "\r\n\r\n" in text)
+
+
+def _names_a_message_file(arg: str) -> bool:
+    """``explain bounce.eml``: an existing file (or a name that looks like a saved
+    message, so that a typo gets "no such file", not an explanation of the file name)."""
+    from .explain import code_kind
+
+    if arg == "-" or code_kind(arg) or "\n" in arg:
+        return False
+    return os.path.isfile(arg) or arg.lower().endswith((".eml", ".msg", ".mbox"))
+
+
+def _read_message(path: str) -> tuple[bytes, int]:
+    """The first MAX_MESSAGE bytes of FILE (or stdin for -), and the whole size."""
+    from .bounce import MAX_MESSAGE
+
+    if path == "-":
+        data = sys.stdin.buffer.read(MAX_MESSAGE + 1)
+        size = len(data)
+        if size > MAX_MESSAGE:  # drain the rest to learn the size, without keeping it
+            while chunk := sys.stdin.buffer.read(1 << 20):
+                size += len(chunk)
+        return data[:MAX_MESSAGE], size
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_MESSAGE)
+            size = os.fstat(fh.fileno()).st_size
+    except IsADirectoryError:
+        _fail(f"{path} is a directory: give a message file (.eml) or - for stdin")
+    except FileNotFoundError:
+        _fail(f"{path}: no such file (give a saved bounce, e.g. bounce.eml, or - for stdin)")
+    except OSError as exc:
+        _fail(f"cannot read {path}: {exc.strerror or exc}")
+    return data, max(size, len(data))
+
+
+@main.command(epilog=EXPLAIN_EXIT_HELP)
+@click.argument("args", nargs=-1, metavar="CODE|TEXT|FILE...")
+@click.option(
+    "--message",
+    "message",
+    metavar="FILE",
+    help="A whole bounce message (.eml, as saved from a mail client; - for stdin): "
+    "its failed recipients and why each failed.",
+)
 @click.option(
     "--stage",
     type=click.Choice(STAGES),
@@ -532,16 +603,24 @@ MAX_STDIN = 1_000_000
 @click.option("--color/--no-color", "color", default=None, help="Colour the headings.")
 @lang_option
 def explain(
-    args: tuple[str, ...], stage: str | None, fmt: str, color: bool | None, lang: str
+    args: tuple[str, ...],
+    message: str | None,
+    stage: str | None,
+    fmt: str,
+    color: bool | None,
+    lang: str,
 ) -> None:
-    """Explain a reply code (550), an enhanced code (5.7.26), or a whole reply or bounce.
+    """Explain a reply code (550), an enhanced code (5.7.26), a reply or bounce text, or a
+    whole bounce message: who failed, what the server said, why, and what to do.
 
     \b
     Examples:
       smtpdiag explain 550 5.1.1
       smtpdiag explain "550 5.7.26 This mail has been blocked because the sender is unauthenticated"
       smtpdiag explain --stage mail "553 5.7.1 Sender address rejected"
-      pbpaste | smtpdiag explain -          (a bounce from the clipboard)
+      smtpdiag explain --message bounce.eml        (a bounce saved from a mail client)
+      smtpdiag explain bounce.eml                  (the same: an existing file is read as one)
+      pbpaste | smtpdiag explain -                 (a reply, or a whole bounce, from the clipboard)
     """
     from . import render
     from .explain import code_kind
@@ -549,8 +628,29 @@ def explain(
     from .render import dumps
     from .render_explain import explanation_dict, render_explanation
 
+    if message is None and len(args) == 1 and os.path.isdir(args[0]):
+        _fail(f"{args[0]} is a directory: give a message file (.eml) or - for stdin")
+    if message is None and len(args) == 1 and _names_a_message_file(args[0]):
+        message, args = args[0], ()
+    if message is not None:
+        if args:
+            _fail("give either --message FILE or codes / text, not both")
+        _explain_message(*_read_message(message), fmt=fmt, color=color, lang=lang)
+        return
+    if not args:
+        _fail(
+            "nothing to explain: give a code such as 550 or 5.1.1, a reply text, or "
+            "--message bounce.eml"
+        )
     if args == ("-",):
-        items = [sys.stdin.read(MAX_STDIN)]
+        raw = sys.stdin.buffer.read(MAX_STDIN)
+        from .bounce import decode_bytes
+
+        text = decode_bytes(raw, None)
+        if _looks_like_message(text):
+            _explain_message(raw, len(raw), fmt=fmt, color=color, lang=lang)
+            return
+        items = [text]
     elif all(code_kind(a) for a in args):
         items = list(args)
     else:
@@ -568,6 +668,22 @@ def explain(
     click.echo(
         "\n".join(render_explanation(r, lang, style) for r in results), nl=False, color=colour
     )
+
+
+def _explain_message(data: bytes, size: int, fmt: str, color: bool | None, lang: str) -> None:
+    from . import render
+    from .explain import explain_message
+    from .render_explain import message_dict, render_message
+
+    if not data.strip():
+        _fail("the message is empty: save the whole bounce (with its headers) and try again")
+    result = explain_message(data, lang, size)
+    if fmt == "json":
+        click.echo(render.dumps(message_dict(result, lang)))
+        return
+    colour = _use_colour(color)
+    style = render.colour if colour else render.plain
+    click.echo(render_message(result, lang, style), nl=False, color=colour)
 
 
 @main.command()

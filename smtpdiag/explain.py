@@ -4,12 +4,17 @@ classification of pasted replies and bounces, and the comparison page of two cod
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from . import catalog
-from .classify import Classification, PatternInfo, classify, pattern_info
+from .classify import Classification, PatternInfo, classify, describe, pattern_info
 from .reply import extract_reply
+
+if TYPE_CHECKING:
+    from .bounce import AuthVerdict, ParsedBounce, Recipient
 
 _BASIC = re.compile(r"^[2345]\d\d$")
 _ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}$")
@@ -183,3 +188,166 @@ def compare(a_key: str, b_key: str, lang: str = "en") -> Comparison | None:
     )
     learn = (fill("learn", code=a.key, rfc=a.rfc), fill("learn", code=b.key, rfc=b.rfc))
     return Comparison(a, b, title, " ".join(intro_parts), tuple(differences), which, learn)
+
+
+# -- whole bounce messages ---------------------------------------------------------------
+
+#: methods and results of the receiver's own checks that explain a rejection
+_AUTH_METHODS = frozenset(("spf", "dkim", "dmarc", "arc", "compauth"))
+_AUTH_FAILING = frozenset(("fail", "softfail", "permerror", "hardfail"))
+#: reasons an authentication failure recorded in the returned headers can explain
+_AUTH_EXPLAINS = frozenset(
+    ("auth-failed", "policy", "spam", "sender-rejected", "unknown", "bad-reputation")
+)
+
+
+@dataclass(frozen=True)
+class RecipientExplanation:
+    """One recipient of a bounce: what the report says, and why it failed."""
+
+    recipient: Recipient
+    code: int | None
+    enhanced: str | None
+    stage: str | None
+    reply: str | None  # the server reply found in the diagnostic, if any
+    classification: Classification
+    title: str
+    meaning: str
+    pattern: PatternInfo | None
+    cards: tuple[Card, ...]
+    auth: tuple[AuthVerdict, ...]  # the receiver's own failing verdicts behind a rejection
+    expired: bool  # a temporary failure that became final: the sender gave up retrying
+
+
+@dataclass(frozen=True)
+class MessageExplanation:
+    bounce: ParsedBounce
+    recipients: tuple[RecipientExplanation, ...]
+
+    @property
+    def reason(self) -> str | None:
+        """The first failed recipient's reason (else the first recipient's)."""
+        failed = [r for r in self.recipients if r.recipient.action in (None, "failed")]
+        chosen = failed or list(self.recipients)
+        return chosen[0].classification.reason if chosen else None
+
+    @property
+    def auth_failures(self) -> tuple[AuthVerdict, ...]:
+        original = self.bounce.original
+        if original is None:
+            return ()
+        return tuple(
+            v for v in original.auth if v.method in _AUTH_METHODS and v.result in _AUTH_FAILING
+        )
+
+
+@functools.cache
+def _expired_when() -> frozenset[str]:
+    from .datafiles import load as load_data
+
+    return frozenset(str(r) for r in load_data("smtpdiag.data", "rules").get("expired_when", []))
+
+
+def _flat(text: str) -> str:
+    return " ".join(line.strip() for line in text.split("\n") if line.strip())
+
+
+def _pick_enhanced(found: str | None, status: str | None) -> str | None:
+    """The text's enhanced code, unless it is generic (X.0.0) and the DSN Status is not."""
+    if found and status and found.endswith(".0.0") and not status.endswith(".0.0"):
+        return status
+    return found or status
+
+
+def _classify_recipient(
+    r: Recipient, report: str, single: bool
+) -> tuple[int | None, str | None, str | None, str | None, Classification]:
+    """(code, enhanced, stage, reply text, classification) for one recipient: the first
+    source whose text a rule recognises decides (the DSN's Diagnostic-Code, then the report's
+    paragraph about the recipient, then, for a lone recipient, the whole report); when no
+    text is recognised, the codes of the first source decide."""
+    from .bounce import strip_boilerplate
+    from .reply import detect_stage
+
+    stage = detect_stage(r.text) or (detect_stage(r.diagnostic) if r.diagnostic else None)
+    sources = [s for s in (r.diagnostic, r.text) if s and s.strip()]
+    if single or not r.text:
+        whole = strip_boilerplate(report)
+        if whole.strip():
+            sources.append(whole)
+    first: tuple[int | None, str | None, str | None, str | None, Classification] | None = None
+    for source in sources:
+        ex = extract_reply(source)
+        enhanced = _pick_enhanced(ex.enhanced, r.status)
+        use_stage = stage or ex.stage
+        cls = classify(ex.code, enhanced, ex.text, use_stage)
+        reply = f"{ex.code} {ex.text}" if ex.code is not None else None
+        if cls.confidence != "high":
+            around = classify(ex.code, enhanced, _flat(source), use_stage)
+            if around.confidence == "high":
+                cls = around
+        candidate = (ex.code, enhanced, use_stage, reply, cls)
+        if first is None:
+            first = candidate
+        if cls.confidence == "high":
+            return candidate
+    if first is not None:
+        return first
+    return None, r.status, stage, None, classify(None, r.status, "", stage)
+
+
+def _expired(r: Recipient, code: int | None, enhanced: str | None, cls: Classification) -> bool:
+    temporary = (code is not None and 400 <= code < 500) or (
+        code is None and bool(enhanced) and str(enhanced).startswith("4.")
+    )
+    if r.status and r.status.startswith("4."):
+        temporary = True
+    return r.action == "failed" and temporary and cls.reason in _expired_when()
+
+
+def explain_recipient(
+    r: Recipient, report: str, single: bool, auth: tuple[AuthVerdict, ...], lang: str = "en"
+) -> RecipientExplanation:
+    code, enhanced, stage, reply, cls = _classify_recipient(r, report, single)
+    expired = _expired(r, code, enhanced, cls)
+    if expired and cls.reason != "timeout":
+        cls = Classification(
+            "timeout",
+            "high",
+            f"a temporary failure ({cls.reason}: {cls.evidence}) became final: "
+            "the reporting server gave up retrying",
+            cls.rule,
+            cls.provider,
+        )
+    pattern = pattern_info(cls.rule, lang) if cls.provider and cls.rule else None
+    title, meaning = describe(code, enhanced, cls, lang)
+    keys = [str(code)] if code is not None else []
+    if enhanced:
+        keys.append(enhanced)
+    cards = tuple(c for c in (card(k, lang) for k in keys) if c is not None)
+    tied = auth if cls.reason in _AUTH_EXPLAINS and r.action in (None, "failed", "delayed") else ()
+    return RecipientExplanation(
+        r, code, enhanced, stage, reply, cls, title, meaning, pattern, cards, tied, expired
+    )
+
+
+def explain_message(
+    data: bytes | str, lang: str = "en", size: int | None = None
+) -> MessageExplanation:
+    """Explain a whole bounce message (an RFC 3464 DSN, a plain-text or HTML bounce, an SES
+    notification): every recipient it reports, each with its reason. Never raises."""
+    from .bounce import parse_message
+
+    parsed = parse_message(data, size)
+    auth: tuple[AuthVerdict, ...] = ()
+    if parsed.original is not None:
+        auth = tuple(
+            v
+            for v in parsed.original.auth
+            if v.method in _AUTH_METHODS and v.result in _AUTH_FAILING
+        )
+    single = len(parsed.recipients) == 1
+    recipients = tuple(
+        explain_recipient(r, parsed.text, single, auth, lang) for r in parsed.recipients
+    )
+    return MessageExplanation(parsed, recipients)
