@@ -11,6 +11,7 @@ recipient, what a delay warning or an auto-reply looks like.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -326,7 +327,11 @@ def _headers(msg: Message, name: str) -> list[str]:
 
 
 def _unfold(value: str) -> str:
-    return re.sub(r"\r?\n[ \t]+", " ", value).replace("\r", "").replace("\n", " ").strip()
+    text = re.sub(r"\r?\n[ \t]+", " ", value).replace("\r", "").replace("\n", " ").strip()
+    if any("\udc80" <= ch <= "\udcff" for ch in text):
+        # raw 8-bit bytes (UTF-8 in a message/global-delivery-status part, RFC 6533)
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text
 
 
 # -- addresses ---------------------------------------------------------------------------
@@ -345,10 +350,10 @@ def clean_address(value: str) -> str:
         kind, _, rest = text.partition(";")
         if kind.strip().lower() in ("rfc822", "utf-8", "x-local", "unknown", "x400", "x-notes"):
             text = rest.strip()
-    text = text.strip().strip("<>").strip().strip("'\"").strip()
     m = re.search(r"<([^<>]+@[^<>]+)>", text)
     if m:
         text = m.group(1)
+    text = text.strip().strip("<>").strip().strip("'\"").strip()
     return text.rstrip(".")[:320]
 
 
@@ -447,16 +452,20 @@ def _walk_alternative(subparts: list[Message], out: _Collected, depth: int) -> N
 
 def _looks_json(part: Message) -> bool:
     text = _part_text(part).lstrip()
-    return (text.startswith("{") and '"notificationType"' in text[:5000]) or (
-        text.startswith("{") and '"eventType"' in text[:5000]
-    )
+    head = text[:5000]
+    return text.startswith("{") and ("notificationType" in head or '"eventType"' in head)
 
 
 def _json(text: str) -> Any:
+    """The JSON document a text starts with (SNS mails append a trailer after it)."""
+    start = text.find("{")
+    if start < 0 or start > 200:
+        return None
     try:
-        return json.loads(text[: MAX_TEXT * 5])
+        doc, _ = json.JSONDecoder().raw_decode(text[start : start + MAX_TEXT * 5])
     except ValueError:
         return None
+    return doc
 
 
 # -- RFC 3464 fields ---------------------------------------------------------------------
@@ -475,17 +484,35 @@ def _dsn_blocks(part: Message) -> list[list[tuple[str, str]]]:
     if any(name.lower() in _RECIPIENT_KEYS for b in blocks for name, _ in b):
         return blocks
     # not split into blocks by the parser (encoded, or not blank-line separated): read it
-    try:
-        raw = part.get_payload(decode=True)
-    except Exception:
-        raw = None
-    if isinstance(raw, bytes) and raw:
-        text = decode_bytes(raw, "utf-8")
-    elif isinstance(payload, str):
-        text = payload
+    if isinstance(payload, list):
+        chunks = []
+        for sub in payload:
+            if isinstance(sub, Message):
+                try:
+                    chunks.append(sub.as_bytes().decode("utf-8", "replace"))
+                except Exception:
+                    chunks.append(sub.as_string())
+        text = "\n".join(chunks)
     else:
-        text = "\n\n".join("\n".join(f"{k}: {v}" for k, v in b) for b in blocks)
+        text = payload if isinstance(payload, str) else ""
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if encoding in ("base64", "quoted-printable"):
+        text = decode_bytes(_transfer_decode(text, encoding), "utf-8")
     return parse_dsn_fields(text)
+
+
+def _transfer_decode(text: str, encoding: str) -> bytes:
+    import base64
+    import binascii
+    import quopri
+
+    data = text.encode("ascii", "replace")
+    if encoding == "quoted-printable":
+        return quopri.decodestring(data)
+    try:
+        return base64.b64decode(re.sub(rb"[^A-Za-z0-9+/=]", b"", data) + b"==")
+    except (binascii.Error, ValueError):
+        return data
 
 
 _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9\-]{0,60})[ \t]*:[ \t]*(.*)$")
@@ -770,19 +797,32 @@ def _sentence_about_delivery(line: str) -> bool:
 
 def paragraphs_for(report: str, addresses: list[str]) -> dict[str, str]:
     """For each address, the report's text about it: from each line naming it up to the
-    next line naming another of the addresses (several passages are joined)."""
+    next line naming another of the addresses (several passages are joined). Reports that
+    name recipients by display name ("Carol on 10/3/2023") are matched by local part."""
     lines = report.split("\n")
     wanted = {a.lower() for a in addresses}
     owner: list[str | None] = []
     for line in lines:
         found = None
-        low = line.lower()
-        if "@" in low:
+        if "@" in line:
             for addr in _addresses(line):
                 if addr.lower() in wanted:
                     found = addr.lower()
                     break
         owner.append(found)
+    missing = wanted - {o for o in owner if o}
+    if missing:
+        locals_ = {}
+        for addr in missing:
+            local = addr.split("@", 1)[0]
+            if len(local) >= 3 and sum(1 for a in wanted if a.startswith(local + "@")) == 1:
+                locals_[addr] = re.compile(rf"^\s*['\"]?{re.escape(local)}\b", re.IGNORECASE)
+        for i, line in enumerate(lines):
+            if owner[i] is None:
+                for addr, pattern in locals_.items():
+                    if pattern.search(line):
+                        owner[i] = addr
+                        break
     out: dict[str, list[str]] = {}
     current: str | None = None
     for line, who in zip(lines, owner, strict=True):
@@ -790,18 +830,28 @@ def paragraphs_for(report: str, addresses: list[str]) -> dict[str, str]:
             current = who
         if current is not None:
             out.setdefault(current, []).append(line)
-    result: dict[str, str] = {}
-    for addr, chunk in out.items():
-        text = "\n".join(chunk).strip()
-        result[addr] = text[: MAX_DIAGNOSTIC * 2]
-    return result
+    return {addr: "\n".join(chunk).strip()[: MAX_DIAGNOSTIC * 2] for addr, chunk in out.items()}
 
 
 def strip_boilerplate(text: str) -> str:
-    """The report without its lines of generic bounce wording."""
+    """The report without its generic bounce wording ("could not be delivered", "this is
+    a permanent error" ...): what is left says why, if anything does."""
     lay = _layout()
-    keep = [line for line in text.split("\n") if line.strip() and not lay.boilerplate.search(line)]
+    keep = []
+    for line in text.split("\n"):
+        rest = lay.boilerplate.sub(" ", line).strip(" \t.,:;-*=")
+        if len(rest) >= 4 and re.search(r"\w{3}", rest):
+            keep.append(rest)
     return "\n".join(keep)
+
+
+def without_others(report: str, paragraphs: dict[str, str], address: str) -> str:
+    """The report minus the paragraphs about the other recipients."""
+    out = report
+    for other, text in paragraphs.items():
+        if other != address.lower() and text:
+            out = out.replace(text, "")
+    return out
 
 
 # -- Amazon SES notifications ------------------------------------------------------------
@@ -906,13 +956,17 @@ def parse_message(data: bytes | str, size: int | None = None) -> ParsedBounce:
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
         return _from_text_only(text[:MAX_TEXT], tuple(notes))
     result = _parse(msg, notes)
-    if result.kind in ("bounce", "delay", "delivered"):
+    if any(r.source in ("dsn", "json", "header") for r in result.recipients):
         return result
-    # a forwarded bounce: the report is attached to the mail that forwards it
+    # a forwarded bounce: the report is attached to the mail that forwards it (a real
+    # bounce's own attachment is the returned original, which reports nothing)
     for inner in _attached_bounces(msg):
         nested = _parse(inner, [*notes, "the bounce was found attached to the message given"])
-        if nested.kind in ("bounce", "delay", "delivered"):
-            return ParsedBounce(**{**nested.__dict__, "forwarded": True})
+        if nested.kind in ("bounce", "delay", "delivered") and (
+            result.kind not in ("bounce", "delay", "delivered")
+            or any(r.source in ("dsn", "json", "header") for r in nested.recipients)
+        ):
+            return dataclasses.replace(nested, forwarded=True)
     return result
 
 
@@ -1014,6 +1068,8 @@ def _parse(msg: Message, notes: list[str]) -> ParsedBounce:
         recipients = [
             r if r.text else _with_text(r, texts.get(r.address.lower(), "")) for r in recipients
         ]
+    elif collected.feedback or collected.disposition:
+        pass  # an abuse report or a read receipt names no failed recipient
     elif _looks_like_bounce(msg, human) or collected.dsn_blocks:
         recipients = recipients_from_text(report, excluded)
         failed_hdr = [
@@ -1056,11 +1112,11 @@ def _parse(msg: Message, notes: list[str]) -> ParsedBounce:
 
 
 def _with_text(r: Recipient, text: str) -> Recipient:
-    return Recipient(**{**r.__dict__, "text": text})
+    return dataclasses.replace(r, text=text)
 
 
 def _with_action(r: Recipient, action: str) -> Recipient:
-    return Recipient(**{**r.__dict__, "action": action})
+    return dataclasses.replace(r, action=action)
 
 
 def _excluded_addresses(msg: Message, original: Original | None, report: str) -> set[str]:

@@ -21,7 +21,7 @@ from typing import Any
 from . import catalog
 from .datafiles import load as load_data
 from .datafiles import load_prefilter
-from .reply import detect_stage, find_enhanced
+from .reply import detect_stage, find_enhanced, find_trailing_enhanced
 
 MAX_TEXT = 20_000
 
@@ -45,6 +45,7 @@ class _TextRule:
     classes: frozenset[str]
     provider: str | None
     coded: bool = False  # only for replies that carry a code (not for MTA-written text)
+    confidence: str = "high"  # "medium" for catch-alls that other evidence may override
 
     def search(self, text: str, lowered: str) -> re.Match[str] | None:
         if self.literals is not None and not any(lit in lowered for lit in self.literals):
@@ -66,6 +67,7 @@ class PatternInfo:
     explanation: str
     remedy: str
     source: str
+    generic: bool = False  # wording common to many MTAs, not one provider's
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ def _compile(
         classes=frozenset(str(c) for c in raw.get("classes", ["4", "5"])),
         provider=provider,
         coded=bool(raw.get("coded", False)),
+        confidence=str(raw.get("confidence", "high")),
     )
 
 
@@ -145,16 +148,8 @@ def pattern_info(rule_id: str, lang: str = "en") -> PatternInfo | None:
         explanation=text("explanation"),
         remedy=text("remedy"),
         source=str(raw.get("source", "")),
+        generic=bool(raw.get("generic", False)),
     )
-
-
-_QMAIL_STYLE = re.compile(r"\(#([245]\.\d{1,3}\.\d{1,3})\)")
-
-
-def _trailing_enhanced(text: str) -> str | None:
-    """qmail and some gateways put the status code at the end: "... (#5.1.1)"."""
-    m = _QMAIL_STYLE.search(text)
-    return find_enhanced(m.group(1)) if m else None
 
 
 def _klass(code: int | None, enhanced: str | None) -> str:
@@ -163,19 +158,27 @@ def _klass(code: int | None, enhanced: str | None) -> str:
     return enhanced[0] if enhanced else ""
 
 
+_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+_MASK = "x@x"
+
+
 def classify(
     code: int | None, enhanced: str | None, text: str, stage: str | None
 ) -> Classification:
     """Classify a reply. ``code`` may be None for a text without one. Never raises."""
     text = text[:MAX_TEXT]
     if enhanced is None:
-        enhanced = find_enhanced(text) or _trailing_enhanced(text)
+        enhanced = find_enhanced(text) or find_trailing_enhanced(text)
     if stage is None:
         stage = detect_stage(text)
     klass = _klass(code, enhanced)
     what = " ".join(str(x) for x in (code, enhanced) if x is not None)
     rules = _rules()
     lowered = text.lower()
+    # generic rules read the text with its addresses masked: a domain such as
+    # nullmx.example or spammer.example must not decide (provider patterns see it all)
+    masked = _ADDRESS.sub(_MASK, text) if "@" in text else text
+    masked_lowered = masked.lower()
     for rule in rules.text:
         if rule.stages and stage not in rule.stages:
             continue
@@ -183,12 +186,12 @@ def classify(
             continue
         if not klass and (rule.coded or rule.classes == {"2"}):
             continue
-        m = rule.search(text, lowered)
+        m = rule.search(text, lowered) if rule.provider else rule.search(masked, masked_lowered)
         if m:
             source = f"{rule.provider} pattern" if rule.provider else "rule"
             return Classification(
                 rule.reason,
-                "high",
+                rule.confidence,
                 f'text "{m.group(0)[:80]}" ({source} {rule.id})',
                 rule.id,
                 rule.provider,
@@ -232,7 +235,7 @@ def describe(
     reason_title, reason_meaning = cat.reason(cls.reason)
     if cls.provider and cls.rule:
         info = pattern_info(cls.rule, lang)
-        if info is not None:
+        if info is not None and not info.generic:
             return f"{reason_title} ({info.provider})", info.explanation or reason_meaning
     by_text = cls.rule is not None
     positive = code is not None and code < 400

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from . import catalog
 from .classify import Classification, PatternInfo, classify, describe, pattern_info
-from .reply import extract_reply
+from .reply import extract_reply, find_trailing_enhanced
 
 if TYPE_CHECKING:
     from .bounce import AuthVerdict, ParsedBounce, Recipient
@@ -53,6 +53,8 @@ class Explanation:
     pattern: PatternInfo | None
     cards: tuple[Card, ...]
     known: bool  # False: a well-formed code the catalog does not define
+    title: str = ""  # from the most specific knowledge (see classify.describe)
+    meaning: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,30 +107,37 @@ def explain(arg: str, stage: str | None = None, lang: str = "en") -> Explanation
         found = card(str(code) if code is not None else str(enh), lang)
         cls = classify(code, enh, "", stage)
         cards: tuple[Card, ...] = (found,) if found else ()
-        return Explanation(arg, kind, code, enh, None, stage, cls, None, cards, found is not None)
+        title, meaning = describe(code, enh, cls, lang)
+        return Explanation(
+            arg, kind, code, enh, None, stage, cls, None, cards, found is not None, title, meaning
+        )
     extracted = extract_reply(arg)
     use_stage = stage or extracted.stage
-    cls = classify(extracted.code, extracted.enhanced, extracted.text, use_stage)
+    enhanced = extracted.enhanced or find_trailing_enhanced(extracted.text)
+    cls = classify(extracted.code, enhanced, extracted.text, use_stage)
     pattern = pattern_info(cls.rule, lang) if cls.provider and cls.rule else None
     cards = tuple(
         c
         for c in (
             card(str(extracted.code), lang) if extracted.code is not None else None,
-            card(extracted.enhanced, lang) if extracted.enhanced else None,
+            card(enhanced, lang) if enhanced else None,
         )
         if c is not None
     )
+    title, meaning = describe(extracted.code, enhanced, cls, lang)
     return Explanation(
         arg,
         "text",
         extracted.code,
-        extracted.enhanced,
+        enhanced,
         extracted.text,
         use_stage,
         cls,
         pattern,
         cards,
         True,
+        title,
+        meaning,
     )
 
 
@@ -260,25 +269,26 @@ def _pick_enhanced(found: str | None, status: str | None) -> str | None:
 
 
 def _classify_recipient(
-    r: Recipient, report: str, single: bool
+    r: Recipient, report: str
 ) -> tuple[int | None, str | None, str | None, str | None, Classification]:
     """(code, enhanced, stage, reply text, classification) for one recipient: the first
-    source whose text a rule recognises decides (the DSN's Diagnostic-Code, then the report's
-    paragraph about the recipient, then, for a lone recipient, the whole report); when no
-    text is recognised, the codes of the first source decide."""
+    source whose text a rule recognises with high confidence decides (the DSN's
+    Diagnostic-Code, then the report's paragraph about the recipient, then the rest of the
+    report without its bounce boilerplate and without the other recipients' paragraphs);
+    when none does, the first source's best guess stands."""
     from .bounce import strip_boilerplate
     from .reply import detect_stage
 
     stage = detect_stage(r.text) or (detect_stage(r.diagnostic) if r.diagnostic else None)
     sources = [s for s in (r.diagnostic, r.text) if s and s.strip()]
-    if single or not r.text:
-        whole = strip_boilerplate(report)
-        if whole.strip():
-            sources.append(whole)
+    whole = strip_boilerplate(report)
+    if whole.strip():
+        sources.append(whole)
     first: tuple[int | None, str | None, str | None, str | None, Classification] | None = None
     for source in sources:
         ex = extract_reply(source)
-        enhanced = _pick_enhanced(ex.enhanced, r.status)
+        found = ex.enhanced or find_trailing_enhanced(source)
+        enhanced = _pick_enhanced(found, r.status)
         use_stage = stage or ex.stage
         cls = classify(ex.code, enhanced, ex.text, use_stage)
         reply = f"{ex.code} {ex.text}" if ex.code is not None else None
@@ -287,7 +297,7 @@ def _classify_recipient(
             if around.confidence == "high":
                 cls = around
         candidate = (ex.code, enhanced, use_stage, reply, cls)
-        if first is None:
+        if first is None or (first[4].rule is None and cls.rule is not None):
             first = candidate
         if cls.confidence == "high":
             return candidate
@@ -296,21 +306,24 @@ def _classify_recipient(
     return None, r.status, stage, None, classify(None, r.status, "", stage)
 
 
-def _expired(r: Recipient, code: int | None, enhanced: str | None, cls: Classification) -> bool:
+def _expired(r: Recipient, code: int | None, enhanced: str | None) -> bool:
+    """A temporary failure that became final: the reporting server gave up retrying."""
     temporary = (code is not None and 400 <= code < 500) or (
         code is None and bool(enhanced) and str(enhanced).startswith("4.")
     )
     if r.status and r.status.startswith("4."):
         temporary = True
-    return r.action == "failed" and temporary and cls.reason in _expired_when()
+    return r.action == "failed" and temporary
 
 
 def explain_recipient(
-    r: Recipient, report: str, single: bool, auth: tuple[AuthVerdict, ...], lang: str = "en"
+    r: Recipient, report: str, auth: tuple[AuthVerdict, ...], lang: str = "en"
 ) -> RecipientExplanation:
-    code, enhanced, stage, reply, cls = _classify_recipient(r, report, single)
-    expired = _expired(r, code, enhanced, cls)
-    if expired and cls.reason != "timeout":
+    """One recipient of a bounce explained; ``report`` is the report's text about it
+    (without the other recipients' paragraphs)."""
+    code, enhanced, stage, reply, cls = _classify_recipient(r, report)
+    expired = _expired(r, code, enhanced)
+    if expired and cls.reason in _expired_when() and cls.reason != "timeout":
         cls = Classification(
             "timeout",
             "high",
@@ -346,8 +359,11 @@ def explain_message(
             for v in parsed.original.auth
             if v.method in _AUTH_METHODS and v.result in _AUTH_FAILING
         )
-    single = len(parsed.recipients) == 1
+    from .bounce import without_others
+
+    paragraphs = {r.address.lower(): r.text for r in parsed.recipients}
     recipients = tuple(
-        explain_recipient(r, parsed.text, single, auth, lang) for r in parsed.recipients
+        explain_recipient(r, without_others(parsed.text, paragraphs, r.address), auth, lang)
+        for r in parsed.recipients
     )
     return MessageExplanation(parsed, recipients)

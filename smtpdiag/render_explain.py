@@ -33,6 +33,8 @@ def explanation_dict(e: Explanation, lang: str) -> dict[str, Any]:
         "confidence": cls.confidence,
         "evidence": cls.evidence,
         "rule": cls.rule,
+        "title": e.title,
+        "meaning": e.meaning,
         "provider": None if e.pattern is None else dataclasses.asdict(e.pattern),
         "known": e.known,
         "cards": [card_dict(c) for c in e.cards],
@@ -87,9 +89,11 @@ def render_explanation(e: Explanation, lang: str = "en", style: Style = plain) -
         out.append(f"{t['stage']}: {e.stage or t['stage_unknown']}")
         out.append(
             style(f"{t['classified_as']}: {cls.reason}", "warn")
-            + f"  ({t['confidence']}: {cls.confidence})"
+            + f"  {e.title}  ({t['confidence']}: {cls.confidence})"
         )
         out.append(f"{t['evidence']}: {escape(cls.evidence)}")
+        if e.meaning and e.pattern is None:
+            out.append(e.meaning)
         if e.pattern is not None:
             out.append("")
             out.append(style(f"{t['known_pattern']} ({e.pattern.provider})", "head"))

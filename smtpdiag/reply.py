@@ -24,6 +24,15 @@ def find_enhanced(text: str) -> str | None:
     return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}"
 
 
+_QMAIL_STYLE = re.compile(r"\(#([245]\.\d{1,3}\.\d{1,3})\)")
+
+
+def find_trailing_enhanced(text: str) -> str | None:
+    """qmail and some gateways put the status code at the end: "... (#5.1.1)"."""
+    m = _QMAIL_STYLE.search(text)
+    return find_enhanced(m.group(1)) if m else None
+
+
 def make_reply(code: int, message: str) -> Reply:
     """Build a :class:`Reply` from a code and the reply text (lines joined by LF).
 
@@ -203,15 +212,24 @@ def extract_reply(pasted: str) -> Extracted:
     """
     text = pasted[:MAX_INPUT].replace("\r\n", "\n").replace("\r", "\n")
     stage = detect_stage(text)
-    best: re.Match[str] | None = None
+    # a refusal beats a positive reply (a session transcript shows many "250 ok" before
+    # the reply that failed); a code followed by its matching enhanced code beats one
+    # that is merely plausible
+    ranked: dict[int, re.Match[str]] = {}
     for m in _CODE_AT.finditer(text):
+        negative = m.group(1)[0] in "45"
         after = text[m.end() : m.end() + 16].lstrip(" -")
         enhanced = find_enhanced(after)
         if enhanced is not None and enhanced[0] == m.group(1)[0]:
-            best = m
+            rank = 0 if negative else 2
+        elif _plausible_reply_start(text, m.start(), m.group(1)):
+            rank = 1 if negative else 3
+        else:
+            continue
+        ranked.setdefault(rank, m)
+        if rank == 0:
             break
-        if best is None and _plausible_reply_start(text, m.start(), m.group(1)):
-            best = m
+    best = ranked[min(ranked)] if ranked else None
     if best is None:
         body = " ".join(line.strip() for line in text.split("\n") if line.strip())
         body = _TRAILERS.sub("", body)
