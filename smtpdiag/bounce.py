@@ -1066,7 +1066,8 @@ def _parse(msg: Message, notes: list[str]) -> ParsedBounce:
         if len(recipients) == 1 and not texts:
             texts = {recipients[0].address.lower(): report.strip()[: MAX_DIAGNOSTIC * 2]}
         recipients = [
-            r if r.text else _with_text(r, texts.get(r.address.lower(), "")) for r in recipients
+            _expiry_is_failure(r if r.text else _with_text(r, texts.get(r.address.lower(), "")))
+            for r in recipients
         ]
     elif collected.feedback or collected.disposition:
         pass  # an abuse report or a read receipt names no failed recipient
@@ -1109,6 +1110,14 @@ def _parse(msg: Message, notes: list[str]) -> ParsedBounce:
         text=report.strip()[:MAX_TEXT],
         notes=tuple(notes),
     )
+
+
+def _expiry_is_failure(r: Recipient) -> Recipient:
+    """A "delayed" recipient whose envelope expired was dropped: OpenSMTPD words its final
+    expiry notice as a delay (Action: delayed, Status: 4.4.7, "Envelope expired")."""
+    if r.action == "delayed" and r.status == "4.4.7" and "envelope expired" in r.text.lower():
+        return dataclasses.replace(r, action="failed")
+    return r
 
 
 def _with_text(r: Recipient, text: str) -> Recipient:

@@ -130,6 +130,38 @@ def _rules() -> _Rules:
     )
 
 
+@functools.cache
+def _ranks() -> dict[str, int]:
+    return {rule.id: i for i, rule in enumerate(_rules().text)}
+
+
+def rule_rank(rule_id: str | None) -> int:
+    """A rule's place in the order of precedence (lower: more specific); codes: last."""
+    if rule_id is None:
+        return 1_000_000
+    return _ranks().get(rule_id, 1_000_000)
+
+
+def classify_in_context(
+    code: int | None, enhanced: str | None, reply: str, context: str, stage: str | None
+) -> Classification:
+    """Classify a reply found inside a longer text (a bounce's paragraph, a pasted NDR):
+    the reply decides, unless the text around it matches a more specific rule (an MTA's
+    own words about its delivery, a localized explanation that says more than "Rejected")."""
+    own = classify(code, enhanced, reply, stage)
+    if context.strip() == reply.strip():
+        return own
+    around = classify(code, enhanced, context, stage)
+    # "gave up", "expired" around a reply never hide the cause the reply itself gives
+    if around.reason == "timeout" and own.confidence == "high":
+        return own
+    if around.confidence == "high" and (
+        own.confidence != "high" or rule_rank(around.rule) < rule_rank(own.rule)
+    ):
+        return around
+    return own
+
+
 def pattern_info(rule_id: str, lang: str = "en") -> PatternInfo | None:
     """Explanation, remedy and source of a provider pattern, in ``lang`` (else English)."""
     raw = _rules().providers.get(rule_id)
@@ -160,6 +192,8 @@ def _klass(code: int | None, enhanced: str | None) -> str:
 
 _ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 _MASK = "x@x"
+#: host names under the reserved test TLDs (RFC 2606): lab names such as mx.refused.test
+_RESERVED_HOST = re.compile(r"\b(?:[\w-]+\.)+(?:test|example|invalid|localhost)\b", re.I)
 
 
 def classify(
@@ -178,6 +212,7 @@ def classify(
     # generic rules read the text with its addresses masked: a domain such as
     # nullmx.example or spammer.example must not decide (provider patterns see it all)
     masked = _ADDRESS.sub(_MASK, text) if "@" in text else text
+    masked = _RESERVED_HOST.sub("x.x", masked)
     masked_lowered = masked.lower()
     for rule in rules.text:
         if rule.stages and stage not in rule.stages:

@@ -10,12 +10,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import catalog
-from .classify import Classification, PatternInfo, classify, describe, pattern_info
+from .classify import (
+    Classification,
+    PatternInfo,
+    classify,
+    classify_in_context,
+    describe,
+    pattern_info,
+)
 from .reply import extract_reply, find_trailing_enhanced
 
 if TYPE_CHECKING:
     from .bounce import AuthVerdict, ParsedBounce, Recipient
 
+MAX_CONTEXT = 20_000
 _BASIC = re.compile(r"^[2345]\d\d$")
 _ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}$")
 
@@ -114,7 +122,8 @@ def explain(arg: str, stage: str | None = None, lang: str = "en") -> Explanation
     extracted = extract_reply(arg)
     use_stage = stage or extracted.stage
     enhanced = extracted.enhanced or find_trailing_enhanced(extracted.text)
-    cls = classify(extracted.code, enhanced, extracted.text, use_stage)
+    flat = " ".join(line.strip() for line in arg[:MAX_CONTEXT].split("\n") if line.strip())
+    cls = classify_in_context(extracted.code, enhanced, extracted.text, flat, use_stage)
     pattern = pattern_info(cls.rule, lang) if cls.provider and cls.rule else None
     cards = tuple(
         c
@@ -290,12 +299,8 @@ def _classify_recipient(
         found = ex.enhanced or find_trailing_enhanced(source)
         enhanced = _pick_enhanced(found, r.status)
         use_stage = stage or ex.stage
-        cls = classify(ex.code, enhanced, ex.text, use_stage)
+        cls = classify_in_context(ex.code, enhanced, ex.text, _flat(source), use_stage)
         reply = f"{ex.code} {ex.text}" if ex.code is not None else None
-        if cls.confidence != "high":
-            around = classify(ex.code, enhanced, _flat(source), use_stage)
-            if around.confidence == "high":
-                cls = around
         candidate = (ex.code, enhanced, use_stage, reply, cls)
         if first is None or (first[4].rule is None and cls.rule is not None):
             first = candidate
