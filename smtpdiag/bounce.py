@@ -696,13 +696,30 @@ def _original_from_text(text: str, source: str) -> Original | None:
 # -- the plain-text report: recipients and their paragraphs --------------------------------
 
 
+_HEADER_LINE = re.compile(
+    r"^(From|To|Cc|Subject|Date|Message-ID|Received|Return-Path|MIME-Version|Content-Type|"
+    r"X-Mailer|Reply-To|DKIM-Signature|Authentication-Results)\s*:",
+    re.IGNORECASE,
+)
+
+
 def cut_original(text: str) -> tuple[str, str]:
-    """(the report, the returned original) of a plain-text bounce."""
+    """(the report, the returned original) of a plain-text bounce: from a marker line
+    ("--- Below this line is a copy of the message.") on, or else from where a block of
+    the original's header lines starts."""
     m = _layout().original_markers.search(text)
-    if not m:
-        return text, ""
-    line_end = text.find("\n", m.end())
-    return text[: m.start()], text[line_end + 1 :] if line_end >= 0 else ""
+    if m:
+        line_end = text.find("\n", m.end())
+        return text[: m.start()], text[line_end + 1 :] if line_end >= 0 else ""
+    lines = text.split("\n")
+    offset = 0
+    for i, line in enumerate(lines[:5000]):
+        if _HEADER_LINE.match(line) and sum(
+            1 for x in lines[i : i + 6] if _HEADER_LINE.match(x)
+        ) >= 3:
+            return text[:offset], text[offset:]
+        offset += len(line) + 1
+    return text, ""
 
 
 @dataclass(frozen=True)
