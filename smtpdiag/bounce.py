@@ -32,6 +32,7 @@ MAX_TEXT = 200_000
 MAX_RECIPIENTS = 500
 MAX_DIAGNOSTIC = 4_000
 MAX_HEADER = 2_000
+MAX_LINE = 1_000
 
 Kind = str  # "bounce" | "delay" | "delivered" | "auto-reply" | "feedback-report" | ...
 KINDS = (
@@ -714,9 +715,10 @@ def cut_original(text: str) -> tuple[str, str]:
     lines = text.split("\n")
     offset = 0
     for i, line in enumerate(lines[:5000]):
-        if _HEADER_LINE.match(line) and sum(
-            1 for x in lines[i : i + 6] if _HEADER_LINE.match(x)
-        ) >= 3:
+        if (
+            _HEADER_LINE.match(line)
+            and sum(1 for x in lines[i : i + 6] if _HEADER_LINE.match(x)) >= 3
+        ):
             return text[:offset], text[offset:]
         offset += len(line) + 1
     return text, ""
@@ -739,7 +741,8 @@ def find_mentions(report: str, excluded: set[str]) -> list[_Mention]:
     """Every place the report names an address that could be a failed recipient."""
     lay = _layout()
     out: list[_Mention] = []
-    for index, line in enumerate(report.split("\n")[:5000]):
+    for index, full_line in enumerate(report.split("\n")[:5000]):
+        line = full_line[:MAX_LINE]  # a line naming a recipient is short; bound the search
         if "@" not in line or lay.not_recipient_lines.search(line):
             continue
         anchored: set[str] = set()

@@ -190,10 +190,28 @@ def _klass(code: int | None, enhanced: str | None) -> str:
     return enhanced[0] if enhanced else ""
 
 
-_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
-_MASK = "x@x"
+#: tokens that may be an address or a host name (linear to find: tokens do not overlap)
+_TOKEN = re.compile(r"[^\s<>()\[\],;:\"']+")
+_EMAIL = re.compile(r"[^@]+@[\w-]+(?:\.[\w-]+)+\.?")
 #: host names under the reserved test TLDs (RFC 2606): lab names such as mx.refused.test
-_RESERVED_HOST = re.compile(r"\b(?:[\w-]+\.)+(?:test|example|invalid|localhost)\b", re.I)
+_RESERVED_TLDS = (".test", ".example", ".invalid", ".localhost")
+
+
+def _mask_token(m: re.Match[str]) -> str:
+    token = m.group(0)
+    if "@" in token and _EMAIL.fullmatch(token):
+        return "x@x"
+    if "." in token and token.lower().rstrip(".").endswith(_RESERVED_TLDS):
+        return "x.x"
+    return token
+
+
+def _mask(text: str) -> str:
+    """The text with its addresses (and reserved-TLD host names) masked, for the generic
+    rules: a domain such as nullmx.example or spammer.example must not decide."""
+    if "@" not in text and "." not in text:
+        return text
+    return _TOKEN.sub(_mask_token, text)
 
 
 def classify(
@@ -211,8 +229,7 @@ def classify(
     lowered = text.lower()
     # generic rules read the text with its addresses masked: a domain such as
     # nullmx.example or spammer.example must not decide (provider patterns see it all)
-    masked = _ADDRESS.sub(_MASK, text) if "@" in text else text
-    masked = _RESERVED_HOST.sub("x.x", masked)
+    masked = _mask(text)
     masked_lowered = masked.lower()
     for rule in rules.text:
         if rule.stages and stage not in rule.stages:

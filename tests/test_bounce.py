@@ -435,3 +435,35 @@ def test_title_follows_the_classification() -> None:
     assert describe(550, "5.7.23", cls, "th")[0].startswith("5.7.23")
     cls = classify(550, "5.7.1", "5.7.1 No such user!", "rcpt")
     assert describe(550, "5.7.1", cls, "en")[0] == "Mailbox Not Found"  # not 5.7.1's title
+
+
+HEAD = b"From: MAILER-DAEMON@mx.example\nSubject: Undelivered Mail Returned to Sender\n\n"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"a." * 100_000,  # a host name that never ends
+        b"a@" * 100_000,  # addresses that never end
+        b"<x@y.example>: 550 5.1.1 user unknown\n" * 20_000,
+        b"x" * 3_000_000,  # one 3 MB line
+        b" \t" * 500_000,
+        b"<div>" * 200_000,
+        b"550 5.1.1 " + b"account user " * 20_000,
+    ],
+    ids=["dots", "ats", "repeats", "long-line", "blanks", "html", "words"],
+)
+def test_hostile_bodies_end_quickly(body: bytes) -> None:
+    started = time.monotonic()
+    result = explain_message(HEAD + body)
+    assert time.monotonic() - started < 10
+    assert len(result.recipients) <= 1
+
+
+def test_pasted_text_that_never_ends_is_bounded() -> None:
+    from smtpdiag.explain import explain
+
+    for text in ("550 " + "a." * 20_000, "550 " + "a@b." * 20_000, "550 " + " " * 100_000):
+        started = time.monotonic()
+        explain(text)
+        assert time.monotonic() - started < 5

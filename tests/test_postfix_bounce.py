@@ -30,8 +30,7 @@ CONFIG = FIXTURES / "postfix-bounce"
 REFUSALS = {
     "unknown@remote.test": "550 5.1.1 <unknown@remote.test>: Recipient address rejected: "
     "User unknown in virtual mailbox table",
-    "full@remote.test": "552 5.2.2 <full@remote.test>: Recipient address rejected: "
-    "Mailbox full",
+    "full@remote.test": "552 5.2.2 <full@remote.test>: Recipient address rejected: Mailbox full",
 }
 
 

@@ -101,3 +101,41 @@ def test_dmarc_and_dkim_parsers_never_raise(text: str) -> None:
 def test_escape_leaves_no_control_characters(text: str) -> None:
     shown = escape(plain(text, "x"))
     assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in shown)
+
+
+MIMEISH = st.lists(
+    st.sampled_from(
+        [
+            "From: MAILER-DAEMON@mx.example\n",
+            "Subject: Undelivered Mail Returned to Sender\n",
+            "MIME-Version: 1.0\n",
+            'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n',
+            "Content-Type: message/delivery-status\n",
+            "Content-Type: message/rfc822\n",
+            "Content-Type: text/html; charset=iso-2022-jp\n",
+            "Content-Transfer-Encoding: base64\n",
+            "Content-Transfer-Encoding: quoted-printable\n",
+            "\n",
+            "--b\n",
+            "--b--\n",
+            "Final-Recipient: rfc822; a@b.example\n",
+            "Action: failed\nStatus: 5.1.1\n",
+            "Diagnostic-Code: smtp; 550 5.1.1 no\n",
+            "<a@b.example>: host x said: 550 5.1.1 unknown (in reply to RCPT TO command)\n",
+            "=?utf-8?b?w6k=?= =C3=A9 \x1b$B$3\x1b(B <script> &amp; \x00\xff\n",
+        ]
+    ),
+    max_size=40,
+)
+
+
+@QUICK
+@given(st.one_of(MIMEISH.map("".join), ANY))
+def test_message_explainer_never_raises(text: str) -> None:
+    from smtpdiag.bounce import KINDS
+    from smtpdiag.explain import explain_message
+
+    result = explain_message(text.encode("utf-8", "surrogateescape"))
+    assert result.bounce.kind in KINDS
+    for r in result.recipients:
+        assert r.classification.reason in REASONS
