@@ -778,8 +778,13 @@ def recipients_from_text(report: str, excluded: set[str]) -> list[Recipient]:
         m for m in mentions if m.anchor == "" and m.address.lower() not in expanded_from
     ]
     if not anchored and chosen:
-        # only sentence mentions: keep those in sentences about delivery
-        chosen = [m for m in chosen if _sentence_about_delivery(lines[m.line])] or chosen[:1]
+        # no listed recipient: addresses that lead their lines, else those in sentences
+        # about delivery, else the first address mentioned
+        chosen = (
+            [m for m in chosen if _leads_line(lines[m.line], m.address)]
+            or [m for m in chosen if _sentence_about_delivery(lines[m.line])]
+            or chosen[:1]
+        )
     order: list[str] = []
     for m in chosen:
         if m.address.lower() not in (a.lower() for a in order):
@@ -809,6 +814,10 @@ _DELIVERY_WORDS = re.compile(
     r"zustell|empfänger|remis|entreg|достав|配信|送信|宛先|投递|投遞|收件|수신|전송",
     re.IGNORECASE,
 )
+
+
+def _leads_line(line: str, address: str) -> bool:
+    return line.strip().lstrip("<\"'").lower().startswith(address.lower())
 
 
 def _sentence_about_delivery(line: str) -> bool:
@@ -1108,6 +1117,11 @@ def _parse(msg: Message, notes: list[str]) -> ParsedBounce:
                 or Recipient(a, action="failed", text=texts.get(a.lower(), ""), source="header")
                 for a in dict.fromkeys(failed_hdr)
             ]
+        if not recipients:
+            listed = _list_address(_header(msg, "From") or "")
+            if listed:  # a mailing list's own notice: the list refused the post
+                text = report.strip()[: MAX_DIAGNOSTIC * 2]
+                recipients = [Recipient(listed, action="failed", text=text, source="header")]
         if not recipients and original is not None and original.to:
             to = [a for a in _addresses(original.to) if not _excluded(a, excluded, lay)]
             if len(to) == 1:
@@ -1130,6 +1144,18 @@ def _parse(msg: Message, notes: list[str]) -> ParsedBounce:
         text=report.strip()[:MAX_TEXT],
         notes=tuple(notes),
     )
+
+
+_LIST_ROLE = re.compile(r"^(.+?)-(owner|bounces|request|admin)(\+[^@]*)?@(.+)$", re.IGNORECASE)
+
+
+def _list_address(sender: str) -> str | None:
+    """``tenants-owner@lists.example`` (a list server's notice) -> ``tenants@lists.example``."""
+    for addr in _addresses(sender):
+        m = _LIST_ROLE.match(addr)
+        if m:
+            return f"{m.group(1)}@{m.group(4)}"
+    return None
 
 
 def _expiry_is_failure(r: Recipient) -> Recipient:

@@ -296,12 +296,17 @@ def _classify_recipient(
     first: tuple[int | None, str | None, str | None, str | None, Classification] | None = None
     for source in sources:
         ex = extract_reply(source)
+        code, text = ex.code, ex.text
         found = ex.enhanced or find_trailing_enhanced(source)
+        if code is not None and code < 400:
+            # a positive reply in a failure report (a session transcript) is not the
+            # failure: read the report's words instead
+            code, text, found = None, _flat(source), find_trailing_enhanced(source)
         enhanced = _pick_enhanced(found, r.status)
         use_stage = stage or ex.stage
-        cls = classify_in_context(ex.code, enhanced, ex.text, _flat(source), use_stage)
-        reply = f"{ex.code} {ex.text}" if ex.code is not None else None
-        candidate = (ex.code, enhanced, use_stage, reply, cls)
+        cls = classify_in_context(code, enhanced, text, _flat(source), use_stage)
+        reply = f"{code} {text}" if code is not None else None
+        candidate = (code, enhanced, use_stage, reply, cls)
         if first is None or (first[4].rule is None and cls.rule is not None):
             first = candidate
         if cls.confidence == "high":
