@@ -232,7 +232,7 @@ def classify(
     masked = _mask(text)
     masked_lowered = masked.lower()
     for rule in rules.text:
-        if rule.stages and stage not in rule.stages:
+        if rule.stages and (stage or "none") not in rule.stages:
             continue
         if klass and klass not in rule.classes:
             continue
