@@ -13,6 +13,7 @@ wording such as "(in reply to RCPT TO command)".
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ class _TextRule:
     provider: str | None
     coded: bool = False  # only for replies that carry a code (not for MTA-written text)
     confidence: str = "high"  # "medium" for catch-alls that other evidence may override
+    yields: bool = False  # an expiry: a cause given in the same text wins over it
 
     def search(self, text: str, lowered: str) -> re.Match[str] | None:
         if self.literals is not None and not any(lit in lowered for lit in self.literals):
@@ -94,6 +96,7 @@ def _compile(
         provider=provider,
         coded=bool(raw.get("coded", False)),
         confidence=str(raw.get("confidence", "high")),
+        yields=bool(raw.get("yields", False)),
     )
 
 
@@ -206,12 +209,16 @@ def _mask_token(m: re.Match[str]) -> str:
     return token
 
 
+_URL = re.compile(r"(?:\bhttps?://|\bwww\.)[^\s<>\"')\]]+", re.IGNORECASE)
+
+
 def _mask(text: str) -> str:
-    """The text with its addresses (and reserved-TLD host names) masked, for the generic
-    rules: a domain such as nullmx.example or spammer.example must not decide."""
+    """The text with its addresses, links (and reserved-TLD host names) masked, for the
+    generic rules: a domain such as spammer.example, a link to .../residential/... must not
+    decide (provider patterns, which know their own links, see everything)."""
     if "@" not in text and "." not in text:
         return text
-    return _TOKEN.sub(_mask_token, text)
+    return _TOKEN.sub(_mask_token, _URL.sub(" url ", text))
 
 
 def classify(
@@ -231,6 +238,7 @@ def classify(
     # nullmx.example or spammer.example must not decide (provider patterns see it all)
     masked = _mask(text)
     masked_lowered = masked.lower()
+    deferred: Classification | None = None
     for rule in rules.text:
         if rule.stages and (stage or "none") not in rule.stages:
             continue
@@ -238,16 +246,26 @@ def classify(
             continue
         if not klass and (rule.coded or rule.classes == {"2"}):
             continue
+        if deferred is not None and (rule.yields or rule.confidence != "high"):
+            continue
         m = rule.search(text, lowered) if rule.provider else rule.search(masked, masked_lowered)
         if m:
             source = f"{rule.provider} pattern" if rule.provider else "rule"
-            return Classification(
+            found = Classification(
                 rule.reason,
                 rule.confidence,
                 f'text "{m.group(0)[:80]}" ({source} {rule.id})',
                 rule.id,
                 rule.provider,
             )
+            if deferred is not None:
+                # "expired ... Connection refused": the cause the attempts gave
+                return dataclasses.replace(found, evidence=f"{found.evidence}; {deferred.evidence}")
+            if not rule.yields:
+                return found
+            deferred = found  # an expiry: a more specific cause later in the text wins
+    if deferred is not None:
+        return deferred
     if klass in ("2", "3"):
         return Classification("accepted", "high", f"{what} is a positive reply")
     cat = catalog.load("en")
