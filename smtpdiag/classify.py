@@ -39,8 +39,10 @@ class Classification:
 @dataclass(frozen=True)
 class _TextRule:
     id: str
-    source: str  # the regex; compiled on first use
-    literals: tuple[str, ...] | None  # one of these must occur in the text (None: no hint)
+    source: str  # the regex
+    #: its top-level branches, each compiled on first use and tried only when one of its
+    #: required literals occurs in the text (None: no hint, always tried)
+    branches: tuple[tuple[str, tuple[str, ...] | None], ...]
     reason: str
     stages: frozenset[str]
     classes: frozenset[str]
@@ -50,12 +52,18 @@ class _TextRule:
     yields: bool = False  # an expiry: a cause given in the same text wins over it
 
     def search(self, text: str, lowered: str) -> re.Match[str] | None:
-        if self.literals is not None and not any(lit in lowered for lit in self.literals):
-            return None
-        return _compiled(self.source).search(text)
+        """The first match in ``text`` of the rule's earliest matching branch."""
+        best: re.Match[str] | None = None
+        for branch, literals in self.branches:
+            if literals is not None and not any(lit in lowered for lit in literals):
+                continue
+            m = _compiled(branch).search(text)
+            if m and (best is None or m.start() < best.start()):
+                best = m
+        return best
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=4096)
 def _compiled(source: str) -> re.Pattern[str]:
     return re.compile(source, re.IGNORECASE)
 
@@ -82,14 +90,20 @@ class _Rules:
 
 
 def _compile(
-    raw: dict[str, Any], provider: str | None, prefilter: dict[str, list[str] | None]
+    raw: dict[str, Any],
+    provider: str | None,
+    prefilter: dict[str, list[tuple[str, list[str] | None]]],
 ) -> _TextRule:
     source = str(raw["match"])
-    literals = prefilter.get(source)
+    entry = prefilter.get(source)
+    if entry is None:  # a rule the prefilter does not know yet: the whole regex, always
+        branches: tuple[tuple[str, tuple[str, ...] | None], ...] = ((source, None),)
+    else:
+        branches = tuple((b, tuple(lits) if lits else None) for b, lits in entry)
     return _TextRule(
         id=str(raw["id"]),
         source=source,
-        literals=tuple(literals) if literals else None,
+        branches=branches,
         reason=str(raw["reason"]),
         stages=frozenset(raw.get("stages", [])),
         classes=frozenset(str(c) for c in raw.get("classes", ["4", "5"])),

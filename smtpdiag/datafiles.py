@@ -37,13 +37,13 @@ def load(package: str, stem: str) -> dict[str, Any]:
         return tomllib.load(fh)
 
 
-def load_prefilter() -> dict[str, list[str] | None]:
+def load_prefilter() -> dict[str, list[tuple[str, list[str] | None]]]:
     """The classifier prefilter written by :func:`build` (empty if missing)."""
     path = prefilter_path()
     if not path.exists():
         return {}
     with path.open("rb") as fh:
-        data: dict[str, list[str] | None] = json.load(fh)
+        data: dict[str, list[tuple[str, list[str] | None]]] = json.load(fh)
     return data
 
 
@@ -62,13 +62,43 @@ def twin_text(source: Path) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True) + "\n"
 
 
+def split_branches(pattern: str) -> list[str]:
+    """The top-level alternatives of a regex: ``a|(b|c)|d`` -> ``["a", "(b|c)", "d"]``."""
+    out: list[str] = []
+    depth = 0
+    in_class = False
+    start = 0
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            if ch == "]":
+                in_class = False
+        elif ch == "[":
+            in_class = True
+            if pattern[i + 1 : i + 2] == "]":
+                i += 1
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            out.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    out.append(pattern[start:])
+    return out
+
+
 def required_literals(pattern: str) -> list[str] | None:
     """Lower-case substrings one of which any match of ``pattern`` must contain, or None.
 
     For ``a|b|c`` at the top level, each branch's longest run of plain characters; None
-    when some branch has no run of 3 or more characters. The classifier uses this to skip
-    compiling and running a regex that cannot match (compiling ~220 regexes costs ~35 ms,
-    a large share of a CLI run). Uses the regex parser, so it runs at build time only.
+    when some branch has no run of 3 or more characters (2 for non-ASCII, as in CJK
+    words). Uses the regex parser, so it runs at build time only.
     """
     import re
     import re._constants as sre_constants  # type: ignore[import-not-found]
@@ -91,19 +121,25 @@ def required_literals(pattern: str) -> list[str] | None:
         if current:
             runs.append(current)
         best = max(runs, key=len) if runs else ""
-        if len(best) < 3:
+        if len(best) < (2 if not best.isascii() else 3):
             return None
         out.append(best.lower())
     return out
 
 
+def prefilter_entry(pattern: str) -> list[tuple[str, list[str] | None]]:
+    """A rule's regex as its top-level branches, each with its required literals: the
+    classifier compiles and runs only the branches whose literals occur in a text."""
+    return [(branch, required_literals(branch)) for branch in split_branches(pattern)]
+
+
 def prefilter_text() -> str:
-    """The classifier's prefilter: regex source -> required literals (see above)."""
-    patterns: dict[str, list[str] | None] = {}
+    """The classifier's prefilter: regex source -> [(branch, required literals), ...]."""
+    patterns: dict[str, list[tuple[str, list[str] | None]]] = {}
     for stem, key in (("providers", "pattern"), ("rules", "text")):
         with (Path(str(resources.files("smtpdiag.data"))) / f"{stem}.toml").open("rb") as fh:
             for rule in tomllib.load(fh).get(key, []):
-                patterns[str(rule["match"])] = required_literals(str(rule["match"]))
+                patterns[str(rule["match"])] = prefilter_entry(str(rule["match"]))
     return json.dumps(patterns, ensure_ascii=False, sort_keys=True, indent=0) + "\n"
 
 
