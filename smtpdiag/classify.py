@@ -209,18 +209,24 @@ def _klass(code: int | None, enhanced: str | None) -> str:
 
 #: tokens that may be an address or a host name (linear to find: tokens do not overlap)
 _TOKEN = re.compile(r"[^\s<>()\[\],;:\"']+")
-_EMAIL = re.compile(r"[^@]+@[\w-]+(?:\.[\w-]+)+\.?")
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^`{|}~-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\.?")
+_HOST = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\.?")
 #: host names under the reserved test TLDs (RFC 2606): lab names such as mx.refused.test
 _RESERVED_TLDS = (".test", ".example", ".invalid", ".localhost")
 
 
 def _mask_token(m: re.Match[str]) -> str:
     token = m.group(0)
-    if "@" in token and _EMAIL.fullmatch(token):
-        return "x@x"
-    if "." in token and token.lower().rstrip(".").endswith(_RESERVED_TLDS):
-        return "x.x"
+    if "@" in token:
+        token = _EMAIL.sub("x@x", token)
+    if "." in token:
+        token = _HOST.sub(_mask_host, token)
     return token
+
+
+def _mask_host(m: re.Match[str]) -> str:
+    host = m.group(0)
+    return "x.x" if host.lower().rstrip(".").endswith(_RESERVED_TLDS) else host
 
 
 _URL = re.compile(r"(?:\bhttps?://|\bwww\.)[^\s<>\"')\]]+", re.IGNORECASE)
