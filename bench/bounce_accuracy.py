@@ -45,12 +45,7 @@ def score(directories: list[Path], show: bool) -> tuple[int, ...]:
                 print(
                     f"KIND {directory.name}/{entry['file']}: {got.bounce.kind} != {entry['kind']}"
                 )
-            by_address = {r.recipient.address.lower(): r for r in got.recipients}
-            by_address.update(
-                (r.recipient.original_recipient.lower(), r)
-                for r in got.recipients
-                if r.recipient.original_recipient
-            )
+            by_address = got.by_address()
             for rcpt in entry.get("recipient", []):
                 wanted += 1
                 mine = by_address.get(rcpt["address"].lower())

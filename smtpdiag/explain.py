@@ -249,6 +249,15 @@ class MessageExplanation:
         chosen = failed or list(self.recipients)
         return chosen[0].classification.reason if chosen else None
 
+    def by_address(self) -> dict[str, RecipientExplanation]:
+        """Recipients by lower-case address, and by the address they were sent to before an
+        alias expanded them (``Original-Recipient``)."""
+        out = {r.recipient.address.lower(): r for r in self.recipients}
+        for r in self.recipients:
+            if r.recipient.original_recipient:
+                out.setdefault(r.recipient.original_recipient.lower(), r)
+        return out
+
     @property
     def auth_failures(self) -> tuple[AuthVerdict, ...]:
         original = self.bounce.original

@@ -6,6 +6,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from . import catalog
+from .classify import Classification, PatternInfo
 from .explain import Card, Comparison, Explanation, MessageExplanation, RecipientExplanation
 from .model import SCHEMA_VERSION
 from .render import Style, escape, plain, ui
@@ -76,6 +77,26 @@ def _card_lines(c: Card, lang: str, style: Style, with_title: bool = True) -> li
     return out
 
 
+def _reason_lines(
+    t: dict[str, str],
+    cls: Classification,
+    title: str,
+    meaning: str,
+    pattern: PatternInfo | None,
+    style: Style,
+) -> list[str]:
+    """The reason, its title and confidence, the evidence, and the meaning (unless a
+    provider pattern's explanation follows)."""
+    out = [
+        style(f"{t['classified_as']}: {cls.reason}", "warn")
+        + f"  {title}  ({t['confidence']}: {cls.confidence})",
+        f"{t['evidence']}: {escape(cls.evidence)}",
+    ]
+    if meaning and pattern is None:
+        out.append(meaning)
+    return out
+
+
 def render_explanation(e: Explanation, lang: str = "en", style: Style = plain) -> str:
     t = ui(lang)
     cls = e.classification
@@ -87,13 +108,7 @@ def render_explanation(e: Explanation, lang: str = "en", style: Style = plain) -
             code = " ".join(str(x) for x in (e.code, e.enhanced) if x is not None)
             out.append(f"{t['code']}: {code}")
         out.append(f"{t['stage']}: {e.stage or t['stage_unknown']}")
-        out.append(
-            style(f"{t['classified_as']}: {cls.reason}", "warn")
-            + f"  {e.title}  ({t['confidence']}: {cls.confidence})"
-        )
-        out.append(f"{t['evidence']}: {escape(cls.evidence)}")
-        if e.meaning and e.pattern is None:
-            out.append(e.meaning)
+        out.extend(_reason_lines(t, cls, e.title, e.meaning, e.pattern, style))
         if e.pattern is not None:
             out.append("")
             out.append(style(f"{t['known_pattern']} ({e.pattern.provider})", "head"))
@@ -311,13 +326,7 @@ def _recipient_lines(i: int, r: RecipientExplanation, lang: str, style: Style) -
         body.append("; ".join(dates))
     if r.stage:
         body.append(f"{t['stage']}: {r.stage}")
-    body.append(
-        style(f"{t['classified_as']}: {cls.reason}", "warn")
-        + f"  {r.title}  ({t['confidence']}: {cls.confidence})"
-    )
-    body.append(f"{t['evidence']}: {escape(cls.evidence)}")
-    if r.meaning and r.pattern is None:
-        body.append(r.meaning)
+    body.extend(_reason_lines(t, cls, r.title, r.meaning, r.pattern, style))
     if r.expired:
         body.append(t["msg_expired"])
     if r.auth:

@@ -61,13 +61,8 @@ def test_corpus_is_large_and_varied() -> None:
 def test_bounce_gets_its_recipients_and_reasons(case: dict[str, Any]) -> None:
     result = explain_message(case["path"].read_bytes())
     assert result.bounce.kind == case.get("kind", "bounce")
-    found = {r.recipient.address.lower(): r for r in result.recipients}
-    # a recipient labelled by the address it was sent to, before an alias expanded it
-    found.update(
-        (r.recipient.original_recipient.lower(), r)
-        for r in result.recipients
-        if r.recipient.original_recipient
-    )
+    # a recipient may be labelled by the address it was sent to, before an alias expanded it
+    found = result.by_address()
     for rcpt in case.get("recipient", []):
         mine = found.get(rcpt["address"].lower())
         assert mine is not None, f"{rcpt['address']} not found; found {sorted(found)}"
