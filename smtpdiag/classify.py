@@ -266,8 +266,10 @@ def classify(
             continue
         if not klass and (rule.coded or rule.classes == {"2"}):
             continue
-        if deferred is not None and (rule.yields or rule.confidence != "high"):
-            continue
+        if deferred is not None and (
+            rule.yields or rule.confidence != "high" or rule.reason == "accepted"
+        ):
+            continue  # an expiry yields to a cause, never to "delivered" wording
         m = rule.search(text, lowered) if rule.provider else rule.search(masked, masked_lowered)
         if m:
             source = f"{rule.provider} pattern" if rule.provider else "rule"

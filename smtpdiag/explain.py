@@ -314,6 +314,8 @@ def _classify_recipient(
         enhanced = _pick_enhanced(found, r.status)
         use_stage = stage or ex.stage
         cls = classify_in_context(code, enhanced, text, _flat(source), use_stage)
+        if cls.reason == "accepted" and r.action in ("failed", "delayed"):
+            continue  # "successfully delivered" wording cannot explain a failure
         reply = f"{code} {text}" if code is not None else None
         candidate = (code, enhanced, use_stage, reply, cls)
         if first is None or (first[4].rule is None and cls.rule is not None):

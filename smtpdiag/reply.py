@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from .model import Reply
 
 #: RFC 3463 status code at the start of a reply line: class.subject.detail
-_ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$|[^\w.])")
+_ENHANCED = re.compile(r"^#?([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$|[^\w.])")
 #: A reply line as sent on the wire: three digits, then space, dash or end.
 _WIRE_LINE = re.compile(r"^(\d{3})([ -]?)(.*)$", re.DOTALL)
 
@@ -55,6 +55,11 @@ def _enhanced_for(code: int, lines: tuple[str, ...]) -> str | None:
     for enhanced in found:
         if enhanced[0] == str(code)[:1]:
             return enhanced
+    # Exchange writes "#550 4.4.7 QUEUE.Expired" (a final failure of a temporary cause):
+    # a 5xx with a 4.x.x code on its first line keeps it
+    first = find_enhanced(lines[0]) if lines else None
+    if first and code // 100 == 5 and first[0] == "4":
+        return first
     return None
 
 
@@ -200,7 +205,7 @@ def _plausible_reply_start(text: str, start: int, code: str) -> bool:
     if code[0] == "3":
         return False
     before = line.rstrip()
-    return before.endswith((":", "'", '"', ";", "(", "<", "[")) or bool(_INTRO_WORDS.search(before))
+    return before.endswith((":", "'", '"', ";", "(", "<", "[", "#")) or bool(_INTRO_WORDS.search(before))
 
 
 def extract_reply(pasted: str) -> Extracted:
