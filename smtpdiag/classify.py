@@ -159,6 +159,10 @@ def rule_rank(rule_id: str | None) -> int:
     return _ranks().get(rule_id, 1_000_000)
 
 
+def _yields(rule_id: str | None) -> bool:
+    return any(rule.id == rule_id and rule.yields for rule in _rules().text)
+
+
 def classify_in_context(
     code: int | None, enhanced: str | None, reply: str, context: str, stage: str | None
 ) -> Classification:
@@ -172,6 +176,10 @@ def classify_in_context(
     # "gave up", "expired" around a reply never hide the cause the reply itself gives
     if around.reason == "timeout" and own.confidence == "high":
         return own
+    # the reply only says the message expired ("4.4.7 Message delayed"): a cause the text
+    # around it gives ("Connection dropped ...") is the one to fix
+    if own.reason == "timeout" and around.confidence == "high" and _yields(own.rule):
+        return around
     if around.confidence == "high" and (
         own.confidence != "high" or rule_rank(around.rule) < rule_rank(own.rule)
     ):
