@@ -212,6 +212,14 @@ def main() -> None:
     help="Also try a random address in the same domain to detect catch-all servers.",
 )
 @click.option(
+    "--pipelining/--no-pipelining",
+    default=True,
+    show_default=True,
+    help="When the server offers PIPELINING (RFC 2920), send MAIL, RCPT and QUIT in one "
+    "flight. --no-pipelining waits for each reply, and skips the catch-all RCPT when the "
+    "address itself was refused.",
+)
+@click.option(
     "--all-mx", is_flag=True, help="Probe every MX host, not just the first that answers."
 )
 @click.option(
@@ -268,6 +276,7 @@ def probe(
     starttls: str,
     ca_file: str | None,
     catch_all: bool,
+    pipelining: bool,
     all_mx: bool,
     max_per_host: int,
     no_shuffle: bool,
@@ -308,6 +317,7 @@ def probe(
         families=families,
         source_address=source_address,
         catch_all=catch_all,
+        pipelining=pipelining,
         all_mx=all_mx,
         max_per_host=max_per_host,
         shuffle=not no_shuffle,

@@ -98,6 +98,11 @@ def _reply_verdict(reply: Reply) -> Verdict:
 
 def attempt_outcome(attempt: Attempt) -> Outcome:
     """What one attempt established about the target address."""
+    for step in attempt.steps:  # a refused MAIL FROM decides (pipelined RCPTs then get 503)
+        if step.stage == "mail" and step.reply is not None and step.reply.code // 100 != 2:
+            reply = step.reply
+            reason = classify(reply.code, reply.enhanced, reply.text, "mail").reason
+            return Outcome(_reply_verdict(reply), reason, step, reply.code != 421)
     targets = [r for r in attempt.recipients if not r.random]
     if targets:
         step = targets[0].step
@@ -113,13 +118,9 @@ def attempt_outcome(attempt: Attempt) -> Outcome:
             return Outcome(_reply_verdict(reply), reason, step, reply.code != 421)
         if step.error_kind == "smtputf8-unsupported":
             return Outcome("undeliverable", "protocol-error", step, True, step.error)
-    for step in attempt.steps:
-        if step.stage == "mail" and step.reply is not None and step.reply.code // 100 != 2:
-            reply = step.reply
-            reason = classify(reply.code, reply.enhanced, reply.text, "mail").reason
-            return Outcome(_reply_verdict(reply), reason, step, reply.code != 421)
     # The session ended before an answer about the address: find what stopped it.
-    last = attempt.steps[-1] if attempt.steps else None
+    said = [s for s in attempt.steps if s.stage != "quit"]  # QUIT's 221 decides nothing
+    last = said[-1] if said else (attempt.steps[-1] if attempt.steps else None)
     if last is not None and last.reply is not None and last.reply.code // 100 in (4, 5):
         reply = last.reply
         kind = attempt.error_kind
@@ -151,6 +152,10 @@ def choose(outcomes: Sequence[tuple[Attempt, Outcome]]) -> tuple[Attempt, Outcom
 def catch_all_of(attempt: Attempt | None) -> CatchAll:
     if attempt is None:
         return CatchAll(tested=False)
+    if any(
+        s.stage == "mail" and (s.reply is None or s.reply.code // 100 != 2) for s in attempt.steps
+    ):
+        return CatchAll(tested=False)  # a pipelined RCPT after a refused MAIL says nothing
     for r in attempt.recipients:
         if r.random:
             reply = r.step.reply

@@ -184,6 +184,8 @@ class Attempt:
     elapsed_ms: float = 0.0
     verdict: Verdict | None = None
     reason: str | None = None
+    pipelined: bool = False  # MAIL, RCPTs and QUIT went in one flight (RFC 2920)
+    flights: int = 0  # writes that waited for replies (the round trips the client caused)
 
     @property
     def extension_names(self) -> frozenset[str]:

@@ -39,6 +39,7 @@ class ProbeOptions:
     families: tuple[int, ...] = (4, 6)
     source_address: str | None = None
     catch_all: bool = True
+    pipelining: bool = True  # RFC 2920, when the server offers it
     all_mx: bool = False
     shuffle: bool = True
     ca_file: str | None = None
@@ -217,6 +218,7 @@ async def _probe(
         timeout=opts.timeout,
         source_address=opts.source_address,
         ca_file=opts.ca_file,
+        pipelining=opts.pipelining,
     )
     attempts: list[Attempt] = []
     if plan.source != "null":
@@ -254,6 +256,7 @@ async def _probe(
             ("mail_from", opts.mail_from),
             ("port", str(port)),
             ("starttls", opts.starttls),
+            ("pipelining", "when offered" if opts.pipelining else "off"),
             ("auth", "always" if opts.auth else "on-refusal"),
         ),
     )

@@ -115,6 +115,8 @@ def _attempt_json(att: Attempt) -> dict[str, Any]:
         "verdict": att.verdict,
         "reason": att.reason,
         "elapsed_ms": att.elapsed_ms,
+        "pipelined": att.pipelined,
+        "flights": att.flights,
         "steps": [_step_json(s) for s in att.steps],
     }
 

@@ -205,7 +205,9 @@ def _plausible_reply_start(text: str, start: int, code: str) -> bool:
     if code[0] == "3":
         return False
     before = line.rstrip()
-    return before.endswith((":", "'", '"', ";", "(", "<", "[", "#")) or bool(_INTRO_WORDS.search(before))
+    return before.endswith((":", "'", '"', ";", "(", "<", "[", "#")) or bool(
+        _INTRO_WORDS.search(before)
+    )
 
 
 def extract_reply(pasted: str) -> Extracted:
@@ -267,3 +269,95 @@ def extract_reply(pasted: str) -> Extracted:
     body = _TRAILERS.sub("", body).strip()
     enhanced = find_enhanced(body)
     return Extracted(code, enhanced, body, stage)
+
+
+# -- framing: bytes from the wire to replies (sans-IO) --------------------------------------
+
+#: Bounds on what one reply may be: longer lines or replies are a protocol error, never
+#: an ever-growing buffer (RFC 5321 4.5.3.1.5 allows 512 octets a line).
+MAX_WIRE_LINE = 8192
+MAX_WIRE_REPLY = 64 * 1024
+
+
+@dataclass(frozen=True)
+class BadReply:
+    """Bytes that are not a valid SMTP reply; the connection cannot be trusted after it."""
+
+    error: str
+
+
+class ReplyReader:
+    """Turn bytes as they arrive into complete replies, in order, with bounded memory.
+
+    ``feed`` takes any chunk; ``next_reply`` returns the oldest complete reply, a
+    :class:`BadReply` for garbage (after which the reader stays broken), or None when more
+    bytes are needed. Lines end in CRLF or a bare LF; the final line's code is the reply's
+    code (as servers whose code changes mid-reply are read by most clients); non-UTF-8
+    bytes are kept as surrogate escapes.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._lines: list[bytes] = []
+        self._size = 0
+        self._broken: BadReply | None = None
+
+    @property
+    def buffered(self) -> bool:
+        """True when bytes of a reply nobody has taken yet are waiting."""
+        return bool(self._buffer.strip()) or bool(self._lines)
+
+    def peek(self, limit: int = 300) -> str:
+        data = b"\n".join(self._lines) + bytes(self._buffer)
+        return data[:limit].decode("utf-8", "surrogateescape")
+
+    def feed(self, data: bytes) -> None:
+        if self._broken is None:
+            self._buffer.extend(data)
+            if len(self._buffer) > MAX_WIRE_REPLY + MAX_WIRE_LINE:
+                self._break("the server sent a reply longer than 64 KB")
+
+    def _break(self, error: str) -> BadReply:
+        self._broken = BadReply(error)
+        self._buffer.clear()
+        self._lines.clear()
+        return self._broken
+
+    def next_reply(self) -> Reply | BadReply | None:
+        if self._broken is not None:
+            return self._broken
+        while True:
+            end = self._buffer.find(b"\n")
+            if end < 0:
+                if len(self._buffer) > MAX_WIRE_LINE:
+                    return self._break(
+                        f"the server sent a reply line longer than {MAX_WIRE_LINE} bytes"
+                    )
+                return None
+            raw = bytes(self._buffer[:end]).rstrip(b"\r")
+            del self._buffer[: end + 1]
+            if len(raw) > MAX_WIRE_LINE:
+                return self._break(
+                    f"the server sent a reply line longer than {MAX_WIRE_LINE} bytes"
+                )
+            if len(raw) < 3 or not raw[:3].isdigit() or raw[3:4] not in (b"", b" ", b"-"):
+                text = raw[:300].decode("utf-8", "surrogateescape")
+                return self._break(f"the server's reply is not valid SMTP: {text}")
+            self._lines.append(raw)
+            self._size += len(raw)
+            if self._size > MAX_WIRE_REPLY:
+                return self._break("the server sent a reply longer than 64 KB")
+            if raw[3:4] != b"-":
+                return self._complete()
+
+    def _complete(self) -> Reply | BadReply:
+        lines, self._lines, self._size = self._lines, [], 0
+        code = int(lines[-1][:3])
+        text = "\n".join(
+            line[4:].strip(b" \t").decode("utf-8", "surrogateescape") for line in lines
+        )
+        if not 200 <= code <= 599:
+            return self._break(
+                f"the server's reply has code {code}, which SMTP does not define: {text[:300]}"
+            )
+        return make_reply(code, text)

@@ -1,33 +1,47 @@
-"""SMTP edge: one session with one server address, every step captured (aiosmtplib).
+"""SMTP edge: runs one :class:`~smtpdiag.conversation.Conversation` over a real connection.
 
-The session drives each command itself so that nothing is hidden: greeting, EHLO
-(HELO fallback), STARTTLS and EHLO again, MAIL FROM, one RCPT TO per recipient,
-then RSET and QUIT. DATA and BDAT are never sent. Replies, refusals, timeouts and
-dropped connections all become :class:`Step` records; nothing escapes as an
-exception.
+Every decision is the conversation's; this module only connects, writes the commands it
+asks for (one flight at a time: several commands at once when it pipelines), reads the
+replies with the pure :class:`~smtpdiag.reply.ReplyReader`, does the TLS handshake, and
+times it all. Replies, refusals, timeouts and dropped connections are fed back as events
+and end up as :class:`~smtpdiag.model.Step` records; nothing escapes as an exception.
+
+Why not aiosmtplib's protocol for the session: it drops bytes that arrive while no read is
+waiting and never parses a second reply that is already buffered, so pipelined replies
+(RFC 2920) and unsolicited data cannot be read through its public API. The framing is
+therefore the pure reader's, and the transport is asyncio's own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
-import aiosmtplib
-from aiosmtplib import errors as smtp_errors
+from .conversation import (
+    Close,
+    Command,
+    Connect,
+    Conversation,
+    NoReply,
+    Plan,
+    Recipient,
+    Replied,
+    Send,
+    StartTls,
+    TlsDone,
+    Unsolicited,
+    UpgradeTls,
+)
+from .model import Attempt, Reply
+from .reply import BadReply, ReplyReader
 
-from .model import Attempt, RecipientResult, Reply, Stage, Step, TlsInfo
-from .reply import make_reply, parse_extensions
+__all__ = ["Recipient", "SessionOptions", "StartTls", "run_session"]
 
-StartTls = Literal["auto", "require", "never"]
-
-#: Commands this module may send. DATA and BDAT are deliberately absent.
-ALLOWED_VERBS = frozenset({"EHLO", "HELO", "STARTTLS", "MAIL", "RCPT", "RSET", "QUIT"})
+_READ_CHUNK = 65536
 
 
 @dataclass(frozen=True)
@@ -38,375 +52,255 @@ class SessionOptions:
     timeout: float = 30.0
     source_address: str | None = None
     ca_file: str | None = None
+    pipelining: bool = True
 
 
-@dataclass(frozen=True)
-class Recipient:
-    address: str
-    random: bool = False
-    needs_smtputf8: bool = False
+class _Closed(Exception):
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
 
 
-class _Stop(Exception):
-    """Internal: the session cannot go on (recorded already)."""
+class _Wire(asyncio.Protocol):
+    """Bytes in, into the reader; a future wakes the one waiting read."""
+
+    def __init__(self) -> None:
+        self.reader = ReplyReader()
+        self.transport: asyncio.Transport | None = None
+        self.closed: str | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.closed = "the server closed the connection"
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.closed is None:
+            self.closed = f"connection lost: {exc}" if exc else "the server closed the connection"
+        self.transport = None
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def read_reply(self, timeout: float) -> Reply | BadReply:
+        """The next reply; raises TimeoutError, or _Closed when the connection ends first."""
+        async with asyncio.timeout(timeout):
+            while True:
+                got = self.reader.next_reply()
+                if got is not None:
+                    return got
+                if self.closed is not None:
+                    raise _Closed(self.closed)
+                self._waiter = asyncio.get_running_loop().create_future()
+                await self._waiter
+
+    def write(self, data: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            raise _Closed(self.closed or "connection already closed")
+        self.transport.write(data)
 
 
-class _Session:
+class _Runner:
+    """Executes a conversation's actions, with a per-step timeout and an overall deadline."""
+
     def __init__(
         self, host: str, address: str, port: int, opts: SessionOptions, deadline: float
     ) -> None:
-        self.host = host
-        self.address = address
-        self.port = port
+        self.host, self.address, self.port = host, address, port
         self.opts = opts
         self.deadline = deadline
-        self.steps: list[Step] = []
-        self.recipients: list[RecipientResult] = []
-        self.extensions: tuple[tuple[str, str], ...] = ()
-        self.tls: TlsInfo | None = None
-        self.error: str | None = None
-        self.error_kind: str | None = None
+        self.wire = _Wire()
         self.local: tuple[str, int] | None = None
-        self.smtp: aiosmtplib.SMTP | None = None
 
-    # -- helpers -------------------------------------------------------------------------
+    def _timeout(self) -> float:
+        return max(0.0, min(self.opts.timeout, self.deadline - time.monotonic()))
 
-    def _remaining(self) -> float:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            self.fail("the overall deadline was reached", "timeout")
-        return min(self.opts.timeout, left)
+    def _timeout_text(self, timeout: float) -> str:
+        if self.deadline - time.monotonic() <= 0.01:
+            return "the overall deadline was reached"
+        return f"no reply within {timeout:g}s"
 
-    def fail(self, error: str, kind: str) -> None:
-        if self.error is None:
-            self.error, self.error_kind = error, kind
-        raise _Stop
+    async def run(self, conv: Conversation) -> None:
+        while True:
+            action = conv.next_action()
+            if isinstance(action, Close):
+                return
+            if isinstance(action, Connect):
+                conv.receive(await self.connect())
+            elif isinstance(action, Send):
+                if self.wire.reader.buffered:  # bytes nobody asked for would pair wrongly
+                    conv.receive(Unsolicited(self.wire.reader.peek()))
+                    continue
+                for event in await self.send(action.commands):
+                    conv.receive(event)
+                    if conv.done:
+                        break
+            elif isinstance(action, UpgradeTls):
+                # RFC 3207 5: nothing may come between the 220 and the handshake; bytes
+                # that did are plaintext a man in the middle may have injected: dropped
+                self.wire.reader = ReplyReader()
+                conv.receive(await self.upgrade())
 
-    def record(
-        self,
-        stage: Stage,
-        command: str | None,
-        started: float,
-        reply: Reply | None = None,
-        error: str | None = None,
-        error_kind: str | None = None,
-    ) -> Step:
-        step = Step(
-            stage=stage,
-            command=command,
-            reply=reply,
-            elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
-            error=error,
-            error_kind=error_kind,
-        )
-        self.steps.append(step)
-        return step
-
-    async def command(
-        self,
-        stage: Stage,
-        line: str,
-        call: Callable[[float], Awaitable[aiosmtplib.SMTPResponse]] | None = None,
-    ) -> Step:
-        """Send one command line (or run ``call``) and record what came back."""
-        verb = line.split(" ", 1)[0].upper()
-        if verb not in ALLOWED_VERBS:  # the one place every command passes through
-            raise AssertionError(f"refusing to send {verb}")
-        timeout = self._remaining()
-        started = time.perf_counter()
-        smtp = self.smtp
-        if smtp is None or not smtp.is_connected:
-            return self.record(stage, line, started, None, "connection already closed", "network")
-        try:
-            if call is not None:
-                resp = await call(timeout)
-            else:
-                data = line.encode("utf-8")
-                resp = await smtp.execute_command(data, timeout=timeout)
-        except smtp_errors.SMTPResponseException as exc:
-            if exc.code < 0:  # aiosmtplib's code for an unparseable or over-long reply
-                return self.record(stage, line, started, None, _bad_reply(exc), "protocol-error")
-            if not 200 <= exc.code <= 599:
-                return self.record(
-                    stage, line, started, None, _bad_code(exc.code, exc.message), "protocol-error"
-                )
-            return self.record(stage, line, started, make_reply(exc.code, exc.message))
-        except (smtp_errors.SMTPTimeoutError, TimeoutError) as exc:
-            return self.record(
-                stage, line, started, None, f"no reply within {timeout:g}s ({exc})", "timeout"
-            )
-        except smtp_errors.SMTPServerDisconnected as exc:
-            return self.record(stage, line, started, None, _disconnected(exc), "network")
-        except ssl.SSLError as exc:
-            return self.record(stage, line, started, None, f"TLS error: {exc}", "tls-failed")
-        except (OSError, smtp_errors.SMTPException, ValueError, RuntimeError) as exc:
-            return self.record(
-                stage, line, started, None, f"{type(exc).__name__}: {exc}", "network"
-            )
-        return self.record(stage, line, started, make_reply(resp.code, resp.message))
-
-    def _check_unsolicited(self) -> None:
-        """Bytes left over after a complete reply were sent before any command asked for
-        them: the replies that follow would be paired with the wrong commands."""
-        protocol = self.smtp.protocol if self.smtp is not None else None
-        leftover = bytes(getattr(protocol, "_buffer", b""))[:300]
-        if leftover.strip():
-            text = leftover.decode("utf-8", "surrogateescape")
-            self.steps.append(
-                Step(
-                    stage=self.steps[-1].stage,
-                    command=None,
-                    reply=None,
-                    elapsed_ms=0.0,
-                    error=f"the server sent data nobody asked for: {text!r}",
-                    error_kind="protocol-error",
-                )
-            )
-            self.fail("the server sent replies before any command asked for them", "protocol-error")
-
-    # -- the conversation ----------------------------------------------------------------
-
-    async def run(self, recipients: Sequence[Recipient]) -> None:
-        await self.connect()
-        await self.hello()
-        await self.maybe_starttls()
-        if not await self.mail(recipients):
-            await self.finish()
-            return
-        for rcpt in recipients:
-            if rcpt.random and not self._any_accepted():
-                continue  # the catch-all check only matters once a real address was accepted
-            step = await self.rcpt(rcpt)
-            if step.reply is None or step.reply.code == 421:
-                self.fail(step.error or "the server closed the session (421)", _kind(step))
-        await self.finish()
-
-    def _any_accepted(self) -> bool:
-        return any(
-            not r.random and r.step.reply is not None and r.step.reply.code // 100 == 2
-            for r in self.recipients
-        )
-
-    async def connect(self) -> None:
-        opts = self.opts
-        source = (opts.source_address, 0) if opts.source_address else None
-        self.smtp = aiosmtplib.SMTP(
-            hostname=self.address,
-            port=self.port,
-            local_hostname=opts.helo,
-            source_address=source,
-            timeout=opts.timeout,
-            start_tls=False,
-            use_tls=False,
-            validate_certs=False,
-        )
-        timeout = self._remaining()
+    async def connect(self) -> Replied | NoReply:
+        loop = asyncio.get_running_loop()
+        timeout = self._timeout()
+        local = (self.opts.source_address, 0) if self.opts.source_address else None
         started = time.perf_counter()
         try:
-            resp = await self.smtp.connect(timeout=timeout)
-        except smtp_errors.SMTPConnectTimeoutError as exc:
-            if "ready message" in str(exc):
-                self.record(
-                    "banner", None, started, None, f"no greeting within {timeout:g}s", "timeout"
+            async with asyncio.timeout(timeout):
+                await loop.create_connection(
+                    lambda: self.wire, self.address, self.port, local_addr=local
                 )
-                self.fail(
-                    f"connected, but the server sent no greeting within {timeout:g}s", "timeout"
-                )
-            self.fail(
+        except TimeoutError:
+            return NoReply(
                 f"connection to {self.address} port {self.port} timed out after {timeout:g}s",
                 "timeout",
+                _ms(started),
+                connected=False,
             )
-        except smtp_errors.SMTPConnectResponseError as exc:
-            if exc.code < 0 or not 200 <= exc.code <= 599:
-                error = _bad_reply(exc) if exc.code < 0 else _bad_code(exc.code, exc.message)
-                self.record("banner", None, started, None, error, "protocol-error")
-                self.fail("the greeting was not a valid SMTP reply", "protocol-error")
-            if exc.code < 0:
-                self.record("banner", None, started, None, _bad_reply(exc), "protocol-error")
-                self.fail("the greeting was not a valid SMTP reply", "protocol-error")
-            self.record("banner", None, started, make_reply(exc.code, exc.message))
-            self.fail(f"the server refused the session in its greeting ({exc.code})", "greeting")
-        except smtp_errors.SMTPResponseException as exc:
-            self.record("banner", None, started, None, _bad_reply(exc), "protocol-error")
-            self.fail("the greeting was not a valid SMTP reply", "protocol-error")
-        except smtp_errors.SMTPConnectError as exc:
-            cause = exc.__cause__
-            detail = f"{cause} ({type(cause).__name__})" if cause is not None else str(exc)
-            self.fail(_connect_error(detail, self.address, self.port), "network")
-        except (OSError, smtp_errors.SMTPException, ValueError) as exc:
-            self.fail(f"cannot connect to {self.address} port {self.port}: {exc}", "network")
-        self.record("banner", None, started, make_reply(resp.code, resp.message))
-        self._check_unsolicited()
+        except OSError as exc:
+            return NoReply(
+                _connect_error(exc, self.address, self.port),
+                "network",
+                _ms(started),
+                connected=False,
+            )
+        transport = self.wire.transport
+        if transport is not None:
+            sockname = transport.get_extra_info("sockname")
+            if isinstance(sockname, tuple) and len(sockname) >= 2:
+                self.local = (str(sockname[0]), int(sockname[1]))
+        return await self._reply(started, self._timeout(), greeting=True)
+
+    async def _reply(
+        self, started: float, timeout: float, greeting: bool = False
+    ) -> Replied | NoReply:
         try:
-            sockname = self.smtp.get_transport_info("sockname")
-            self.local = (str(sockname[0]), int(sockname[1]))
-        except (smtp_errors.SMTPServerDisconnected, TypeError, IndexError):
-            self.local = None
+            got = await self.wire.read_reply(timeout)
+        except TimeoutError:
+            what = "no greeting" if greeting else "no reply"
+            text = self._timeout_text(timeout).replace("no reply", what)
+            return NoReply(text, "timeout", _ms(started))
+        except _Closed as exc:
+            if greeting:
+                error = f"{self.address} port {self.port} closed the connection before greeting"
+            else:
+                error = "the server closed the connection without replying"
+            if exc.error.startswith("connection lost: ") and "reset" in exc.error.lower():
+                error = exc.error
+            return NoReply(error, "network", _ms(started))
+        if isinstance(got, BadReply):
+            return NoReply(got.error, "protocol-error", _ms(started))
+        return Replied(got, _ms(started))
 
-    async def hello(self) -> None:
-        smtp = self.smtp
-        assert smtp is not None
-        name = self.opts.helo
-        step = await self.command("ehlo", f"EHLO {name}", lambda t: smtp.ehlo(timeout=t))
-        if step.reply is not None and step.reply.code == 250:
-            self.extensions = parse_extensions(step.reply)
-            return
-        if step.reply is not None and step.reply.code in (500, 501, 502, 504):
-            step = await self.command("helo", f"HELO {name}", lambda t: smtp.helo(timeout=t))
-            if step.reply is not None and step.reply.code == 250:
-                self.extensions = ()
-                return
-        self.fail(step.error or "the server did not accept EHLO or HELO", _kind(step, "ehlo"))
+    async def send(self, commands: Sequence[Command]) -> list[Replied | NoReply]:
+        """Write one flight and read one reply per command; stop at the first failure."""
+        timeout = self._timeout()
+        started = time.perf_counter()
+        try:
+            self.wire.write(b"".join(c.data for c in commands))
+        except _Closed as exc:
+            return [NoReply(exc.error, "network", 0.0)]
+        events: list[Replied | NoReply] = []
+        for _ in commands:
+            event = await self._reply(started, timeout)
+            events.append(event)
+            if isinstance(event, NoReply):
+                break
+        return events
 
-    async def maybe_starttls(self) -> None:
-        offered = any(name == "STARTTLS" for name, _ in self.extensions)
-        mode = self.opts.starttls
-        if mode == "never":
-            return
-        if not offered:
-            if mode == "require":
-                await self.quit()
-                self.fail(
-                    "the server does not offer STARTTLS and --starttls require is set",
-                    "tls-required",
-                )
-            return
-        smtp = self.smtp
-        assert smtp is not None
+    async def upgrade(self) -> TlsDone | NoReply:
         from .tlsinfo import client_context, peer_chain, tls_info
 
-        ctx = client_context()
+        loop = asyncio.get_running_loop()
+        transport = self.wire.transport
+        started = time.perf_counter()
+        if transport is None:
+            return NoReply(
+                "the server closed the connection before the TLS handshake", "tls-failed", 0.0
+            )
+        timeout = self._timeout()
         sni = None if _is_ip(self.host) else self.host
-
-        async def upgrade(timeout: float) -> aiosmtplib.SMTPResponse:
-            return await smtp.starttls(server_hostname=sni, tls_context=ctx, timeout=timeout)
-
-        step = await self.command("starttls", "STARTTLS", upgrade)
-        if step.reply is None or step.reply.code != 220:
-            if step.reply is not None and smtp.is_connected:
-                await self.quit()
-            what = step.error or f"the server refused STARTTLS ({step.reply and step.reply.code})"
-            self.fail(what, "tls-failed")
         try:
-            ssl_object = smtp.get_transport_info("ssl_object")
-            with warnings.catch_warnings():  # odd certificates make cryptography warn
-                warnings.simplefilter("ignore")
-                self.tls = tls_info(
-                    ssl_object.version(),
-                    ssl_object.cipher(),
-                    peer_chain(ssl_object),
-                    self.host,
-                    self.opts.ca_file,
+            async with asyncio.timeout(timeout):
+                tls = await loop.start_tls(
+                    transport,
+                    self.wire,
+                    client_context(),
+                    server_hostname=sni,
+                    ssl_handshake_timeout=max(timeout, 0.1),
                 )
-        except (smtp_errors.SMTPServerDisconnected, AttributeError, ssl.SSLError) as exc:
-            self.fail(f"TLS session unusable after the handshake: {exc}", "tls-failed")
-        step = await self.command("ehlo", f"EHLO {self.opts.helo}", lambda t: smtp.ehlo(timeout=t))
-        if step.reply is None or step.reply.code != 250:
-            self.fail(
-                step.error or "the server did not accept EHLO after STARTTLS", _kind(step, "ehlo")
+        except TimeoutError:
+            return NoReply(
+                f"TLS handshake not done within {timeout:g}s", "tls-failed", _ms(started)
             )
-        if step.reply is not None:
-            self.extensions = parse_extensions(step.reply)
-
-    async def mail(self, recipients: Sequence[Recipient]) -> bool:
-        params = ""
-        wants_utf8 = any(r.needs_smtputf8 for r in recipients) or not self.opts.mail_from.isascii()
-        if wants_utf8 and any(name == "SMTPUTF8" for name, _ in self.extensions):
-            params = " SMTPUTF8"
-        step = await self.command("mail", f"MAIL FROM:<{self.opts.mail_from}>{params}")
-        if step.reply is None:
-            self.fail(step.error or "no reply to MAIL FROM", _kind(step))
-            return False
-        return step.reply.code // 100 == 2
-
-    async def rcpt(self, rcpt: Recipient) -> Step:
-        if rcpt.needs_smtputf8 and not any(n == "SMTPUTF8" for n, _ in self.extensions):
-            step = Step(
-                stage="rcpt",
-                command=None,
-                reply=None,
-                elapsed_ms=0.0,
-                error=(
-                    f"not sent: {rcpt.address} has a non-ASCII local part and the server does "
-                    "not offer SMTPUTF8 (RFC 6531), so it cannot receive mail for it this way"
-                ),
-                error_kind="smtputf8-unsupported",
+        except (ssl.SSLError, OSError, ConnectionError) as exc:
+            return NoReply(f"TLS handshake failed: {_tls_error(exc)}", "tls-failed", _ms(started))
+        if tls is None:
+            return NoReply(
+                "TLS handshake failed: the connection closed", "tls-failed", _ms(started)
             )
-            self.steps.append(step)
-        else:
-            step = await self.command("rcpt", f"RCPT TO:<{rcpt.address}>")
-        self.recipients.append(RecipientResult(rcpt.address, step, rcpt.random))
-        return step
-
-    async def finish(self) -> None:
-        smtp = self.smtp
-        if smtp is None or not smtp.is_connected:
-            return
-        step = await self.command("rset", "RSET")
-        if step.reply is not None and smtp.is_connected:
-            await self.quit()
-
-    async def quit(self) -> None:
-        smtp = self.smtp
-        if smtp is None or not smtp.is_connected:
-            return
-        with contextlib.suppress(_Stop):
-            await self.command("quit", "QUIT")
+        self.wire.transport = tls
+        ssl_object = tls.get_extra_info("ssl_object")
+        if ssl_object is None:
+            return NoReply("TLS session unusable after the handshake", "tls-failed", _ms(started))
+        with warnings.catch_warnings():  # odd certificates make cryptography warn
+            warnings.simplefilter("ignore")
+            info = tls_info(
+                ssl_object.version(),
+                ssl_object.cipher(),
+                peer_chain(ssl_object),
+                self.host,
+                self.opts.ca_file,
+            )
+        return TlsDone(info, _ms(started))
 
     async def close(self) -> None:
-        """Close the connection and wait (briefly, bounded) until the socket is really
-        closed: after TLS the shutdown takes a few loop turns, and a caller that ends its
-        event loop at once would otherwise leak the socket."""
-        smtp = self.smtp
-        if smtp is None:
+        """Close, and wait (bounded) until the socket is really closed: after TLS the
+        shutdown takes a few loop turns, and a caller that ends its loop at once would
+        otherwise leak the socket."""
+        transport = self.wire.transport
+        if transport is None:
             return
-        protocol = smtp.protocol
-        smtp.close()
-        if protocol is None:
-            return
-        for _ in range(200):  # at most ~1 s
-            if protocol.transport is None:
+        transport.close()
+        for _ in range(100):  # at most ~0.5 s
+            if self.wire.transport is None:
                 return
             await asyncio.sleep(0.005)
-        transport = protocol.transport
-        if isinstance(transport, asyncio.WriteTransport):
-            transport.abort()
+        transport.abort()
 
 
-def _kind(step: Step, stage_default: str | None = None) -> str:
-    if step.error_kind:
-        return step.error_kind
-    if step.reply is not None and step.reply.code == 421:
-        return "greeting" if step.stage == "banner" else "server-closed"
-    return stage_default or "protocol-error"
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
 
 
-def _bad_reply(exc: smtp_errors.SMTPResponseException) -> str:
-    return f"the server's reply is not valid SMTP: {exc.message[:300]}"
+def _tls_error(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        return exc.reason.lower().replace("_", " ")
+    return str(exc) or type(exc).__name__
 
 
-def _bad_code(code: int, message: str) -> str:
-    return f"the server's reply has code {code}, which SMTP does not define: {message[:300]}"
-
-
-def _disconnected(exc: Exception) -> str:
-    text = str(exc)
-    if "EOF" in text or "lost" in text.lower():
-        return "the server closed the connection without replying"
-    return f"connection lost: {text}"
-
-
-def _connect_error(text: str, address: str, port: int) -> str:
-    low = text.lower()
-    if "refused" in low or "errno 111" in low:
+def _connect_error(exc: OSError, address: str, port: int) -> str:
+    if isinstance(exc, ConnectionRefusedError):
         return f"connection refused by {address} port {port}: nothing is listening there"
+    text = exc.strerror or str(exc)
+    low = text.lower()
     if "unreachable" in low:
         return f"{address} is unreachable from here: {text}"
-    if "closed" in low or "disconnect" in low or "eof" in low or "lost" in low:
-        return f"{address} port {port} closed the connection before greeting"
     if "cannot assign" in low or "address not available" in low:
         return f"cannot use that source address: {text}"
-    return text
+    return f"cannot connect to {address} port {port}: {text}"
 
 
 def _is_ip(host: str) -> bool:
@@ -432,29 +326,38 @@ async def run_session(
     ``deadline`` is a :func:`time.monotonic` value: the session ends there, whatever
     the server does. Many recipients can share the session (batch probing).
     """
-    session = _Session(host, address, port, opts, deadline)
+    conv = Conversation(
+        Plan(
+            helo=opts.helo,
+            recipients=tuple(recipients),
+            mail_from=opts.mail_from,
+            starttls=opts.starttls,
+            pipelining=opts.pipelining,
+        )
+    )
+    runner = _Runner(host, address, port, opts, deadline)
     started = time.perf_counter()
     try:
         async with asyncio.timeout(max(0.0, deadline - time.monotonic()) + 0.5):
-            await session.run(recipients)
-    except _Stop:
-        pass
+            await runner.run(conv)
     except TimeoutError:
-        if session.error is None:
-            session.error, session.error_kind = "the overall deadline was reached", "timeout"
+        conv.abort("the overall deadline was reached", "timeout")
     finally:
-        await session.close()
+        await runner.close()
+    out = conv.outcome()
     return Attempt(
         host=host,
         address=address,
         port=port,
-        steps=tuple(session.steps),
-        error=session.error,
-        error_kind=session.error_kind,
-        local_address=session.local[0] if session.local else None,
-        local_port=session.local[1] if session.local else None,
-        extensions=session.extensions,
-        tls=session.tls,
-        recipients=tuple(session.recipients),
+        steps=out.steps,
+        error=out.error,
+        error_kind=out.error_kind,
+        local_address=runner.local[0] if runner.local else None,
+        local_port=runner.local[1] if runner.local else None,
+        extensions=out.extensions,
+        tls=out.tls,
+        recipients=out.recipients,
+        pipelined=out.pipelined,
+        flights=out.flights,
         elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
     )

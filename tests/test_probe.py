@@ -45,9 +45,10 @@ def test_existing_mailbox_is_deliverable(rig: Rig) -> None:
         "MAIL FROM:<>",
         "RCPT TO:<alice@example.test>",
         doc["catch_all"] and f"RCPT TO:<{doc['catch_all']['address']}>",
-        "RSET",
         "QUIT",
     ]
+    assert att["pipelined"] is True  # the fake MX offers PIPELINING, as Postfix does
+    assert att["flights"] == 2  # EHLO; MAIL + RCPT + RCPT + QUIT
     greeting = att["steps"][0]
     assert greeting["reply"] == {
         "code": 220,
@@ -68,11 +69,21 @@ def test_unknown_user_is_undeliverable(rig: Rig) -> None:
     assert code == 1
     assert (doc["verdict"], doc["reason"]) == ("undeliverable", "mailbox-unknown")
     rcpt = rcpt_steps(doc)
-    assert len(rcpt) == 1  # no catch-all check when the address itself was refused
+    assert len(rcpt) == 2  # pipelined: the catch-all RCPT went in the same flight
+    assert doc["catch_all"]["tested"] is True
     assert rcpt[0]["reply"]["code"] == 550
     assert rcpt[0]["reply"]["enhanced"] == "5.1.1"
     assert "User unknown" in rcpt[0]["reply"]["lines"][0]
     assert "does not exist" in doc["summary"]
+
+
+def test_lock_step_sends_no_catch_all_after_a_refusal(rig: Rig) -> None:
+    code, doc = probe_json(rig, "--no-pipelining", "nobody@example.test")
+    assert (code, doc["verdict"], doc["reason"]) == (1, "undeliverable", "mailbox-unknown")
+    assert len(rcpt_steps(doc)) == 1  # no catch-all check when the address was refused
+    assert doc["attempts"][0]["pipelined"] is False
+    assert commands(doc)[-3:] == ["MAIL FROM:<>", "RCPT TO:<nobody@example.test>", "QUIT"]
+    assert doc["attempts"][0]["flights"] == 4  # EHLO, MAIL, RCPT, QUIT
 
 
 def test_mailbox_full(rig: Rig) -> None:
@@ -231,8 +242,16 @@ def test_sender_rejected_at_mail_from(rig: Rig) -> None:
     code, doc = probe_json(rig, "--from", "me@sender.test", "user@badsender.example.test")
     assert (code, doc["verdict"], doc["reason"]) == (1, "undeliverable", "sender-rejected")
     assert "MAIL FROM:<me@sender.test>" in commands(doc)
-    assert rcpt_steps(doc) == []
+    # pipelined: the RCPTs went in the same flight and got "need MAIL command"; the
+    # refused MAIL FROM decides
+    assert [s["reply"]["code"] for s in rcpt_steps(doc)] == [503, 503]
+    assert doc["deciding"]["stage"] == "mail"
     assert "sender" in doc["summary"]
+    code, doc = probe_json(
+        rig, "--no-pipelining", "--from", "me@sender.test", "user@badsender.example.test"
+    )
+    assert (code, doc["reason"]) == (1, "sender-rejected")
+    assert rcpt_steps(doc) == []  # lock-step: nothing after a refused MAIL FROM
 
 
 def test_multiline_reply_is_kept_whole(rig: Rig) -> None:

@@ -34,6 +34,7 @@ class MxConfig:
     starttls: bool = False
     require_starttls: bool = False
     smtputf8: bool = True
+    pipelining: bool = True  # advertise PIPELINING (RFC 2920), as Postfix and Exim do
     ehlo: str | None = None  # replace the EHLO reply (e.g. "502 5.5.2 Error")
     helo: str | None = None
     mail: str | None = None  # reply to MAIL FROM (default 250 2.1.0 Ok)
@@ -78,7 +79,18 @@ def _lines(reply: str, **values: str) -> str:
 
 
 class _Handler:
-    """aiosmtpd wants a handler object; ours has no hooks."""
+    """aiosmtpd's handler: only the EHLO hook, to advertise PIPELINING."""
+
+    def __init__(self, config: MxConfig) -> None:
+        self.config = config
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.config.pipelining:
+            return [responses[0], "250-PIPELINING", *responses[1:]]
+        return responses
 
 
 class FakeSMTP(SMTP):
@@ -93,7 +105,7 @@ class FakeSMTP(SMTP):
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         super().__init__(
-            _Handler(),
+            _Handler(config),
             hostname=config.hostname,
             ident="smtpdiag fake MX",
             tls_context=tls_context if config.starttls else None,
