@@ -122,6 +122,7 @@ class _Anchor:
 @dataclass(frozen=True)
 class _Layout:
     original_markers: re.Pattern[str]
+    forward_markers: re.Pattern[str]
     anchors: tuple[_Anchor, ...]
     not_recipient_lines: re.Pattern[str]
     not_recipient_locals: frozenset[str]
@@ -140,6 +141,7 @@ def _layout() -> _Layout:
     data = load_data("smtpdiag.data", "bounce")
     return _Layout(
         original_markers=_any(data["original_markers"]),
+        forward_markers=_any(data["forward_markers"]),
         anchors=tuple(
             _Anchor(str(a["id"]), re.compile(str(a["match"]), re.IGNORECASE))
             for a in data["anchor"]
@@ -344,6 +346,11 @@ _ADDR = re.compile(
 )
 
 
+# East Asian text written against an address ("无法发送到admin@example.com"): the run of
+# CJK letters is the sentence, not the local part
+_CJK_LEAD = re.compile(r"^[\u3000-\u30ff\u3400-\u9fff\uac00-\ud7af\uff00-\uffef]+(?=[A-Za-z0-9._%+=-])")
+
+
 def clean_address(value: str) -> str:
     """``rfc822; <A@b.example>`` -> ``A@b.example`` (the DSN address type stripped)."""
     text = value.strip()
@@ -355,11 +362,12 @@ def clean_address(value: str) -> str:
     if m:
         text = m.group(1)
     text = text.strip().strip("<>").strip().strip("'\"").strip()
-    return text.rstrip(".")[:320]
+    return _CJK_LEAD.sub("", text.rstrip("."))[:320]
 
 
 def _addresses(text: str) -> list[str]:
-    return [m.group(1).rstrip(".") for m in _ADDR.finditer(text)]
+    # "'a@b'" (Exchange quotes addresses): the quotes are not part of the local part
+    return [_CJK_LEAD.sub("", m.group(1).rstrip(".").lstrip("'")) for m in _ADDR.finditer(text)]
 
 
 # -- MIME walk ---------------------------------------------------------------------------
@@ -428,7 +436,34 @@ def _walk(part: Message, out: _Collected, depth: int = 0) -> None:
         elif ctype == "text/plain":
             out.plain.append(text)
     elif ctype.startswith("text/"):
-        out.plain.append(_part_text(part))
+        text = _part_text(part)
+        out.plain.append(text)
+        out.json_docs.extend(_embedded_json(text))
+
+
+#: where a webhook payload pasted into a mail starts: a line that opens a JSON array/object
+_JSON_START = re.compile(r"^[ \t]*[\[{][ \t]*$|^[ \t]*[\[{][ \t]*[\"{]", re.M)
+_EVENT_KEYS = ('"event"', '"type"', '"RecordType"', '"event-data"', '"msys"')
+
+
+def _embedded_json(text: str) -> list[Any]:
+    """ESP webhook payloads (SendGrid, Mailgun, SparkPost, Postmark) pasted into a mail's
+    text: the JSON documents found at line starts, at most a few, bounded."""
+    if not any(k in text[:200_000] for k in _EVENT_KEYS):
+        return []
+    docs: list[Any] = []
+    decoder = json.JSONDecoder()
+    for m in _JSON_START.finditer(text[:MAX_TEXT]):
+        start = m.start() + len(m.group(0)) - len(m.group(0).lstrip())
+        try:
+            doc, _ = decoder.raw_decode(text[start : start + MAX_TEXT])
+        except ValueError:
+            continue
+        if isinstance(doc, dict | list):
+            docs.append(doc)
+        if len(docs) >= 5:
+            break
+    return docs
 
 
 def _walk_alternative(subparts: list[Message], out: _Collected, depth: int) -> None:
@@ -927,6 +962,100 @@ def _ses_recipients(doc: Any) -> tuple[str | None, list[Recipient]]:
     return None, []
 
 
+# ESP event webhooks: the event names that mean a failure, a delay or a delivery
+_ESP_FAILED = frozenset(
+    {
+        "bounce",
+        "bounced",
+        "failed",
+        "dropped",
+        "blocked",
+        "out_of_band",
+        "policy_rejection",
+        "hardbounce",
+        "hard_bounce",
+        "generation_failure",
+        "generation_rejection",
+        "rejected",
+    }
+)
+_ESP_DELAYED = frozenset({"deferred", "delay", "delayed", "softbounce", "soft_bounce", "transient"})
+_ESP_DELIVERED = frozenset({"delivered", "delivery"})
+_ESP_ADDRESS = ("email", "recipient", "rcpt_to", "raw_rcpt_to", "Email", "emailAddress", "To")
+_ESP_REASON = ("raw_reason", "reason", "Details", "diagnosticCode", "response", "Description")
+
+
+def _esp_events(doc: Any, depth: int = 0) -> Iterator[dict[str, Any]]:
+    """The event objects of a webhook payload: lists, SparkPost's msys wrappers and
+    Mailgun's event-data unwrapped."""
+    if depth > 4:
+        return
+    if isinstance(doc, list):
+        for item in doc[:1000]:
+            yield from _esp_events(item, depth + 1)
+    elif isinstance(doc, dict):
+        if isinstance(doc.get("msys"), dict):
+            for value in doc["msys"].values():
+                yield from _esp_events(value, depth + 1)
+        elif isinstance(doc.get("event-data"), dict):
+            yield from _esp_events(doc["event-data"], depth + 1)
+        else:
+            yield doc
+
+
+def _esp_recipients(doc: Any) -> tuple[str | None, list[Recipient]]:
+    """Recipients of an ESP webhook payload (SendGrid, Mailgun, SparkPost, Postmark)."""
+    out: list[Recipient] = []
+    for event in _esp_events(doc):
+        message = event.get("Message")
+        if event.get("ErrorCode") == 406 and isinstance(message, str):
+            # Postmark's API refusal: "... Found inactive addresses: a@b, c@d. ..."
+            listed = message.partition("addresses:")[2].partition(". ")[0]
+            out.extend(
+                Recipient(a, action="failed", diagnostic=message[:MAX_DIAGNOSTIC], source="json")
+                for a in _addresses(listed)
+            )
+            continue
+        kind = str(event.get("event") or event.get("RecordType") or event.get("type") or "")
+        kind = kind.lower().replace("-", "_")
+        severity = str(event.get("severity") or "").lower()
+        if kind in _ESP_FAILED:
+            action = "delayed" if severity == "temporary" else "failed"
+        elif kind in _ESP_DELAYED:
+            action = "delayed"
+        elif kind in _ESP_DELIVERED:
+            action = "delivered"
+        else:
+            continue
+        address = next((str(event[k]) for k in _ESP_ADDRESS if isinstance(event.get(k), str)), "")
+        address = clean_address(address)
+        if "@" not in address or not _ADDR.fullmatch(address):
+            continue
+        reason = next(
+            (str(event[k]) for k in _ESP_REASON if isinstance(event.get(k), str) and event[k]), ""
+        )
+        status = event.get("delivery-status")  # Mailgun: its "reason" is only a token
+        if (not reason or " " not in reason) and isinstance(status, dict):
+            reason = str(status.get("message") or status.get("description") or reason)
+        dtype, diag = _diagnostic(reason or None)
+        out.append(
+            Recipient(
+                address=address,
+                action=action,
+                status=_status(str(event.get("status") or "")) or _status(reason[:40]),
+                diagnostic=diag,
+                diagnostic_type=dtype,
+                text=str(event.get("bounce_classification") or event.get("Type") or ""),
+                source="json",
+            )
+        )
+    if not out:
+        return None, []
+    actions = {r.action for r in out}
+    kind = "bounce" if "failed" in actions else "delay" if "delayed" in actions else "delivered"
+    return kind, out
+
+
 # -- the whole message -------------------------------------------------------------------
 
 
@@ -996,7 +1125,44 @@ def parse_message(data: bytes | str, size: int | None = None) -> ParsedBounce:
             or any(r.source in ("dsn", "json", "header") for r in nested.recipients)
         ):
             return dataclasses.replace(nested, forwarded=True)
+    if not result.recipients:
+        quoted = _inline_forward(msg)
+        if quoted is not None:
+            nested = _parse(quoted, [*notes, "the bounce was found quoted in a forwarded message"])
+            if nested.kind in ("bounce", "delay") and nested.recipients:
+                return dataclasses.replace(nested, forwarded=True)
     return result
+
+
+_QUOTED_HEADER = re.compile(
+    r"^[A-Za-z\u00c0-\u024f\u0400-\u04ff][\w\u00c0-\u024f\u0400-\u04ff-]{0,40}\s*:"
+)
+
+
+def _inline_forward(msg: Message) -> EmailMessage | None:
+    """The message quoted after a "-----Original Message-----" or "Forwarded message"
+    line of a forwarded mail, parsed as a message of its own (its quoted From/Sent/To/
+    Subject lines are its header), or None."""
+    collected = _Collected()
+    _walk(msg, collected)
+    text = "\n\n".join(t for t in collected.plain if t.strip()) or "\n\n".join(collected.html)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")[:MAX_TEXT]
+    m = _layout().forward_markers.search(text)
+    if m is None:
+        return None
+    lines = text[m.end() :].lstrip("\n").split("\n")
+    lines = [re.sub(r"^[ \t]*> ?", "", line) for line in lines]
+    head: list[str] = []
+    for i, line in enumerate(lines[:40]):  # the quoted header: "Name: value" lines
+        if not line.strip():
+            if head:
+                return _message("\n".join(head) + "\n\n" + "\n".join(lines[i + 1 :]))
+            continue
+        if _QUOTED_HEADER.match(line.strip()) or (head and line[:1] in " \t"):
+            head.append(line.strip() if not head or line[:1] not in " \t" else line)
+        else:
+            break
+    return None
 
 
 def _attached_bounces(msg: Message) -> Iterator[Message]:
@@ -1090,6 +1256,13 @@ def _parse(msg: Message, notes: list[str]) -> ParsedBounce:
             kind = kind or ses_kind
             recipients.extend(ses)
             fmt = "amazonses"
+        elif not dsn_blocks:
+            esp_kind, esp = _esp_recipients(doc)
+            if esp_kind:
+                seen = {r.address.lower() for r in recipients}
+                recipients.extend(r for r in esp if r.address.lower() not in seen)
+                kind = esp_kind if kind in (None, "delivered") else kind
+                fmt = "esp-webhook"
     if recipients:
         texts = paragraphs_for(report, [r.address for r in recipients])
         if len(recipients) == 1 and not texts:
