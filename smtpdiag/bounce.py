@@ -348,7 +348,9 @@ _ADDR = re.compile(
 
 # East Asian text written against an address ("无法发送到admin@example.com"): the run of
 # CJK letters is the sentence, not the local part
-_CJK_LEAD = re.compile(r"^[\u3000-\u30ff\u3400-\u9fff\uac00-\ud7af\uff00-\uffef]+(?=[A-Za-z0-9._%+=-])")
+_CJK_LEAD = re.compile(
+    r"^[\u3000-\u30ff\u3400-\u9fff\uac00-\ud7af\uff00-\uffef]+(?=[A-Za-z0-9._%+=-])"
+)
 
 
 def clean_address(value: str) -> str:
