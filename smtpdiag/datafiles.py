@@ -1,65 +1,112 @@
-"""Loading the package's data files.
+"""Loading the package's data files: TOML is the only source, a cache keyed by content.
 
-The source of truth is TOML (commented, easy to review). Parsing the catalog with tomllib
-takes ~15 ms, a large share of a CLI run, so each TOML file has a JSON twin generated
-from it, which loads ~40x faster. A TOML file edited after its twin was built is read
-directly, so an edit is never silently ignored. ``python -m smtpdiag.datafiles``
-regenerates the twins; ``tests/test_datafiles.py`` fails when a twin differs from its
-TOML source.
+The catalog, rules and provider patterns are TOML (commented, easy to review), and only
+TOML is in git. Parsing ~1 MB of TOML takes tens of milliseconds, a large share of a CLI
+run, so the parsed data is kept in a cache file named by the BLAKE2 hash of the TOML bytes
+(``marshal`` format, which loads ~50x faster than the TOML parses). An edited, copied or
+reinstalled TOML file has another hash, so a stale cache can never be read; a cache that
+cannot be written (read-only home, no space) only costs the parse. The classifier's
+prefilter (each rule branch's required literals) is derived from the patterns by
+:func:`required_literals` and cached the same way.
+
+Cache directory: ``$SMTPDIAG_CACHE_DIR``, else ``$XDG_CACHE_HOME/smtpdiag``, else
+``~/.cache/smtpdiag``. ``python -m smtpdiag.datafiles`` fills it (and checks every file).
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
+import marshal
+import os
 import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-#: (package, file stem) of every data file that has a JSON twin
+#: packages whose ``*.toml`` files are data
 PACKAGES = ("smtpdiag.catalog", "smtpdiag.data")
+#: bump when the cached form changes
+_CACHE_FORMAT = "2"
+
+Prefilter = dict[str, list[tuple[str, list[str] | None]]]
+
+
+def cache_dir() -> Path | None:
+    explicit = os.environ.get("SMTPDIAG_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            home = Path.home()
+        except (RuntimeError, KeyError):
+            return None
+        base = str(home / ".cache") if home != Path("/") else ""
+    return Path(base) / "smtpdiag" if base else None
+
+
+def _cached(name: str, key: bytes, build: Any) -> Any:
+    """``build()``'s result, cached under ``name`` and the hash of ``key``."""
+    digest = hashlib.blake2b(key + _CACHE_FORMAT.encode(), digest_size=16).hexdigest()
+    folder = cache_dir()
+    path = folder / f"{name}-{digest}.marshal" if folder else None
+    if path is not None:
+        try:
+            return marshal.loads(path.read_bytes())
+        except (OSError, ValueError, EOFError, TypeError):
+            pass
+    value = build()
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(marshal.dumps(value))
+            os.replace(tmp, path)
+            for old in path.parent.glob(f"{name}-*.marshal"):  # older contents: not needed
+                if old != path:
+                    old.unlink(missing_ok=True)
+        except (OSError, ValueError):
+            pass  # no cache: every run parses (slower, still right)
+    return value
+
+
+def _source(package: str, stem: str) -> Path:
+    return Path(str(resources.files(package))) / f"{stem}.toml"
 
 
 def load(package: str, stem: str) -> dict[str, Any]:
-    """The data of ``<package>/<stem>.toml``, read from its JSON twin when present."""
-    base = Path(str(resources.files(package)))
-    twin, source = base / f"{stem}.json", base / f"{stem}.toml"
-    try:
-        fresh = twin.stat().st_mtime >= source.stat().st_mtime
-    except OSError:
-        fresh = twin.is_file()
-    if fresh:
-        with twin.open("rb") as fh:
-            data: dict[str, Any] = json.load(fh)
-        return data
-    # the TOML was edited after the twin was built: read the source of truth
-    with source.open("rb") as fh:
-        return tomllib.load(fh)
-
-
-def load_prefilter() -> dict[str, list[tuple[str, list[str] | None]]]:
-    """The classifier prefilter written by :func:`build` (empty if missing)."""
-    path = prefilter_path()
-    if not path.exists():
-        return {}
-    with path.open("rb") as fh:
-        data: dict[str, list[tuple[str, list[str] | None]]] = json.load(fh)
+    """The data of ``<package>/<stem>.toml`` (parsed once per content, then cached)."""
+    raw = _source(package, stem).read_bytes()
+    data: dict[str, Any] = _cached(f"{package}.{stem}", raw, lambda: tomllib.loads(raw.decode()))
     return data
 
 
+def load_prefilter() -> Prefilter:
+    """The classifier prefilter: regex source -> [(branch, required literals), ...]."""
+    raw = (
+        _source("smtpdiag.data", "providers").read_bytes()
+        + b"\0"
+        + (_source("smtpdiag.data", "rules").read_bytes())
+    )
+    built: Prefilter = _cached("prefilter", raw, _prefilter)
+    return {k: [(b, lits) for b, lits in v] for k, v in built.items()}
+
+
+def _prefilter() -> Prefilter:
+    patterns: Prefilter = {}
+    for stem, key in (("providers", "pattern"), ("rules", "text")):
+        for rule in load("smtpdiag.data", stem).get(key, []):
+            patterns[str(rule["match"])] = prefilter_entry(str(rule["match"]))
+    return patterns
+
+
 def sources() -> list[Path]:
-    """Every TOML data file of the package (in a source checkout)."""
+    """Every TOML data file of the package."""
     out: list[Path] = []
     for package in PACKAGES:
         root = Path(str(resources.files(package)))
         out.extend(sorted(root.glob("*.toml")))
     return out
-
-
-def twin_text(source: Path) -> str:
-    with source.open("rb") as fh:
-        data = tomllib.load(fh)
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True) + "\n"
 
 
 def split_branches(pattern: str) -> list[str]:
@@ -93,31 +140,68 @@ def split_branches(pattern: str) -> list[str]:
     return out
 
 
+_BREAKING_ESCAPES = frozenset("bBdDsSwWAZzG0123456789")
+
+
 def required_literals(pattern: str) -> list[str] | None:
     """Lower-case substrings one of which any match of ``pattern`` must contain, or None.
 
-    For ``a|b|c`` at the top level, each branch's longest run of plain characters; None
-    when some branch has no run of 3 or more characters (2 for non-ASCII, as in CJK
-    words). Uses the regex parser, so it runs at build time only.
+    For each top-level branch, its longest run of plain characters that every match of the
+    branch must contain: text inside groups, classes, escapes like ``\\b`` or ``\\s`` and
+    characters made optional by ``?``, ``*`` or ``{0,...}`` end a run. None when some branch
+    has no such run of 3 or more characters (2 for non-ASCII, as in CJK words). A small
+    reader of the regex text of our own (never ``re``'s private parser); conservative: a
+    run it reports is always required.
     """
-    import re
-    import re._constants as sre_constants  # type: ignore[import-not-found]
-    import re._parser as sre_parser  # type: ignore[import-not-found]
-
-    tree = sre_parser.parse(pattern, re.IGNORECASE)
-    items = list(tree)
-    single_branch = len(items) == 1 and items[0][0] is sre_constants.BRANCH
-    branches = items[0][1][1] if single_branch else [tree]
     out: list[str] = []
-    for branch in branches:
+    for branch in split_branches(pattern):
         runs: list[str] = []
         current = ""
-        for op, arg in branch:
-            if op is sre_constants.LITERAL:
-                current += chr(arg)
-            elif current:
-                runs.append(current)
+        i = 0
+        depth = 0
+        while i < len(branch):
+            ch = branch[i]
+            nxt = branch[i + 1] if i + 1 < len(branch) else ""
+            if depth:
+                if ch == "\\":
+                    i += 2
+                    continue
+                if ch == "[":  # a class inside a group: skip it whole
+                    i = _class_end(branch, i)
+                    continue
+                depth += 1 if ch == "(" else -1 if ch == ")" else 0
+                i += 1
+                continue
+            literal: str | None = None
+            step = 1
+            if ch == "\\":
+                if nxt and nxt not in _BREAKING_ESCAPES and not nxt.isalpha():
+                    literal = nxt  # an escaped punctuation character: itself
+                step = {"x": 4, "u": 6, "U": 10}.get(nxt, 2)  # \\xhh, \\uhhhh: skipped
+            elif ch == "(":
+                depth = 1
+            elif ch == "[":
+                step = _class_end(branch, i) - i
+            elif ch in ".^$|)?*+":
+                pass  # anchors, any character, quantifiers: the run ends here
+            elif ch == "{" and re_quantifier(branch, i):
+                step = branch.find("}", i) - i + 1
+            else:
+                literal = ch
+            after = branch[i + step] if i + step < len(branch) else "\0"
+            optional = after in "?*" or (after == "{" and re_quantifier(branch, i + step))
+            if literal is not None and optional and not _at_least_one(branch, i + step):
+                literal = None  # optional: "s?" or "x*" or "x{0,3}"
+            if literal is not None:
+                current += literal
+                if after == "+" or (after == "{" and _at_least_one(branch, i + step)):
+                    runs.append(current)  # a repeated character ends the run after itself
+                    current = ""
+            else:
+                if current:
+                    runs.append(current)
                 current = ""
+            i += step
         if current:
             runs.append(current)
         best = max(runs, key=len) if runs else ""
@@ -127,38 +211,53 @@ def required_literals(pattern: str) -> list[str] | None:
     return out
 
 
+def re_quantifier(text: str, at: int) -> bool:
+    """True when ``{`` at ``text[at]`` opens a ``{m}``, ``{m,}`` or ``{m,n}`` quantifier."""
+    end = text.find("}", at)
+    inner = text[at + 1 : end] if end > at else ""
+    return bool(inner) and all(c.isdigit() or c == "," for c in inner) and inner[0] != ","
+
+
+def _class_end(text: str, start: int) -> int:
+    """The index after the ``[...]`` class starting at ``start``."""
+    i = start + 1
+    if i < len(text) and text[i] == "^":
+        i += 1
+    if i < len(text) and text[i] == "]":
+        i += 1
+    while i < len(text) and text[i] != "]":
+        i += 2 if text[i] == "\\" else 1
+    return i + 1
+
+
+def _at_least_one(text: str, at: int) -> bool:
+    """True when the quantifier at ``text[at]`` requires one repetition or more."""
+    if at >= len(text) or text[at] not in "{+":
+        return False
+    if text[at] == "+":
+        return True
+    end = text.find("}", at)
+    if end < 0:
+        return False
+    low = text[at + 1 : end].split(",", 1)[0].strip()
+    return low.isdigit() and int(low) >= 1
+
+
 def prefilter_entry(pattern: str) -> list[tuple[str, list[str] | None]]:
     """A rule's regex as its top-level branches, each with its required literals: the
     classifier compiles and runs only the branches whose literals occur in a text."""
     return [(branch, required_literals(branch)) for branch in split_branches(pattern)]
 
 
-def prefilter_text() -> str:
-    """The classifier's prefilter: regex source -> [(branch, required literals), ...]."""
-    patterns: dict[str, list[tuple[str, list[str] | None]]] = {}
-    for stem, key in (("providers", "pattern"), ("rules", "text")):
-        with (Path(str(resources.files("smtpdiag.data"))) / f"{stem}.toml").open("rb") as fh:
-            for rule in tomllib.load(fh).get(key, []):
-                patterns[str(rule["match"])] = prefilter_entry(str(rule["match"]))
-    return json.dumps(patterns, ensure_ascii=False, sort_keys=True, indent=0) + "\n"
-
-
-def prefilter_path() -> Path:
-    return Path(str(resources.files("smtpdiag.data"))) / "prefilter.json"
-
-
-def build() -> list[Path]:
-    """Regenerate every JSON twin and the classifier prefilter; returns the files written."""
-    written = []
-    outputs = [(source.with_suffix(".json"), twin_text(source)) for source in sources()]
-    outputs.append((prefilter_path(), prefilter_text()))
-    for path, text in outputs:
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
-            written.append(path)
-    return written
+def build() -> int:
+    """Parse every data file and derive the prefilter, filling the cache; returns how many
+    files were read. Raises on a file that does not parse."""
+    for source in sources():
+        load(f"smtpdiag.{source.parent.name}", source.stem)
+    load_prefilter()
+    return len(sources())
 
 
 if __name__ == "__main__":
-    for path in build():
-        print(f"wrote {path}")
+    count = build()
+    print(f"read {count} data files; cache: {cache_dir() or 'none'}")

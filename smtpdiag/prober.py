@@ -8,13 +8,13 @@ import datetime
 import random
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .addresses import normalize_domain, parse_address, parse_host_port
-from .diagnose import diagnose
 from .errors import UsageError
 from .model import Address, Attempt, Diagnosis, MxHost, MxPlan, ProbeResult
 from .smtp_io import Recipient, SessionOptions, StartTls, run_session
@@ -131,6 +131,29 @@ def random_local_part() -> str:
     return f"smtpdiag-nonexistent-{secrets.token_hex(6)}"
 
 
+_warming: threading.Thread | None = None
+
+
+def _warm_up(lang: str, tls: bool) -> None:
+    """Load what a probe needs only after its session (the classifier and its data, the
+    catalog, the renderers, the TLS certificate reader) in the background, while the
+    session waits on the network: on a slow link this start-up cost is hidden."""
+    global _warming
+    if _warming is not None:
+        return
+
+    def load() -> None:
+        from . import catalog, classify, render  # noqa: F401
+
+        classify.classify(250, None, "Ok", "rcpt")
+        catalog.load(lang)
+        if tls:
+            from . import tlsinfo  # noqa: F401
+
+    _warming = threading.Thread(target=load, name="smtpdiag-warm-up", daemon=True)
+    _warming.start()
+
+
 async def probe(
     address: str | Address, options: ProbeOptions | None = None, **kwargs: object
 ) -> ProbeResult:
@@ -181,6 +204,7 @@ class HostLimits:
 async def _probe(
     addr: Address, opts: ProbeOptions, limits: HostLimits | None = None
 ) -> ProbeResult:
+    _warm_up(opts.lang, opts.starttls != "never")
     started_wall = datetime.datetime.now(datetime.UTC)
     started = time.perf_counter()
     deadline = time.monotonic() + opts.deadline
@@ -231,6 +255,8 @@ async def _probe(
             opts.all_mx,
             limits or HostLimits(opts.max_per_host),
         )
+    from .diagnose import diagnose
+
     diagnosis, catch_all, annotated = diagnose(addr, plan, attempts, opts.lang)
     report = finding = None
     if needs_auth(diagnosis, opts.auth):
