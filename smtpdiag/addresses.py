@@ -43,6 +43,12 @@ def parse_address(text: str) -> Address:
             f"{text!r}: contains {_describe_forbidden(bad.group())}, which is never allowed "
             "in an address (it could inject SMTP commands)"
         )
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise AddressError(
+            f"'{shown}' contains bytes that are not UTF-8: check the terminal's or the "
+            "file's encoding (addresses are UTF-8)"
+        )
     address = text.strip()
     if "@" not in address:
         raise AddressError(f"{address!r} has no '@': give a full address such as user@example.com")

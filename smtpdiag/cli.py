@@ -54,10 +54,11 @@ def exit_code(results: Sequence[ProbeResult]) -> int:
 
 
 def _echo_usage_json(address: str, message: str) -> None:
-    import json
+    from .model import SCHEMA_VERSION
+    from .render import dumps
 
     doc = {
-        "schema": 1,
+        "schema": SCHEMA_VERSION,
         "address": address,
         "verdict": None,
         "reason": "syntax",
@@ -65,7 +66,7 @@ def _echo_usage_json(address: str, message: str) -> None:
         "error": "usage",
         "exit_code": EXIT_USAGE,
     }
-    click.echo(json.dumps(doc, ensure_ascii=True))
+    click.echo(dumps(doc, indent=None))
 
 
 def _exit(code: int) -> None:
@@ -410,12 +411,39 @@ Exit codes:
   3  SPF temperror (DNS trouble: try again)"""
 
 
-def _lenient_name(value: str, what: str) -> str:
-    """Names for `auth` are checked only for what could never be sent: RFC 7208 wants even
-    odd names (a label over 63 octets, a domain literal) evaluated, to result "none"."""
-    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in value) or len(value) > 1024:
-        _fail(f"{what} {value!r} contains spaces or control characters")
+def _lenient_name(value: str, what: str, fmt: str = "text", spaces: bool = True) -> str:
+    """Names for `auth` are checked only for what no SMTP line could carry (CR, LF, NUL,
+    bytes that are not UTF-8): a receiver can see a MAIL FROM "Macro Error@host" or a
+    HELO "JUMPIN' JUPITER", and RFC 7208 evaluates them (to "none" or a result)."""
+    bad = [c for c in value if c in "\r\n\0" or 0xD800 <= ord(c) <= 0xDFFF]
+    if not spaces and any(c.isspace() for c in value):
+        _refuse(f"{what} {value!r} contains spaces: give a domain name", fmt)
+    if bad or len(value) > 1024:
+        why = (
+            "is over 1024 characters"
+            if len(value) > 1024
+            else "contains CR, LF, NUL or bytes that are not UTF-8"
+        )
+        shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        _refuse(f"{what} {shown!r} {why}", fmt)
     return value
+
+
+def _refuse(message: str, fmt: str) -> None:
+    """Bad input: one line on stderr, or with --format json a JSON refusal; exit 2."""
+    if fmt == "json":
+        from .model import SCHEMA_VERSION
+        from .render import dumps
+
+        doc = {
+            "schema": SCHEMA_VERSION,
+            "error": "usage",
+            "summary": message,
+            "exit_code": EXIT_USAGE,
+        }
+        click.echo(dumps(doc, indent=None))
+        sys.exit(EXIT_USAGE)
+    _fail(message)
 
 
 @main.command(epilog=AUTH_EXIT_HELP)
@@ -481,22 +509,22 @@ def auth(
     from .prober import parse_resolvers
     from .render_auth import auth_dict, render_auth
 
-    _lenient_name(domain, "DOMAIN")
+    _lenient_name(domain, "DOMAIN", fmt, spaces=False)
     if mail_from:
-        _lenient_name(mail_from, "--mail-from")
+        _lenient_name(mail_from, "--mail-from", fmt)
     if helo:
-        _lenient_name(helo, "--helo")
+        _lenient_name(helo, "--helo", fmt)
     if ip is not None:
         try:
             ip = str(ipaddress.ip_address(ip))
         except ValueError:
-            _fail(f"--ip {ip!r} is not an IP address")
+            _refuse(f"--ip {ip!r} is not an IP address", fmt)
     if not 0 < dns_timeout <= 3600:
-        _fail(f"--dns-timeout {dns_timeout}: must be more than 0 and at most 3600 seconds")
+        _refuse(f"--dns-timeout {dns_timeout}: must be more than 0 and at most 3600 seconds", fmt)
     try:
         resolver = make_resolver(DnsConfig(parse_resolvers(resolvers), dns_timeout))
     except SmtpdiagError as exc:
-        _fail(str(exc))
+        _refuse(str(exc), fmt)
         return
     report = asyncio.run(
         run_auth(
@@ -513,7 +541,9 @@ def auth(
     if fmt == "json":
         doc = auth_dict(report)
         assert doc is not None
-        click.echo(render.dumps({"schema": 1, **doc}))
+        from .model import SCHEMA_VERSION
+
+        click.echo(render.dumps({"schema": SCHEMA_VERSION, **doc}))
     else:
         colour = _use_colour(color)
         style = render.colour if colour else render.plain

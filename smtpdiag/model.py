@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from .auth import AuthReport, Finding
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 Verdict = Literal["deliverable", "accept-all", "undeliverable", "temporary", "unknown"]
 VERDICTS: tuple[Verdict, ...] = (

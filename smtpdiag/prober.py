@@ -8,6 +8,7 @@ import datetime
 import random
 import secrets
 import socket
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -143,13 +144,20 @@ def _warm_up(lang: str, tls: bool) -> None:
         return
 
     def load() -> None:
-        from . import catalog, classify, render  # noqa: F401
+        try:
+            from . import catalog, classify, render  # noqa: F401
 
-        classify.classify(250, None, "Ok", "rcpt")
-        catalog.load(lang)
-        if tls:
-            from . import tlsinfo  # noqa: F401
+            classify.classify(250, None, "Ok", "rcpt")
+            catalog.load(lang)
+            if tls:
+                from . import tlsinfo  # noqa: F401
+        finally:
+            sys.setswitchinterval(interval)
 
+    # a short switch interval: the session's thread gets the interpreter back within
+    # 1 ms when a reply arrives, instead of 5
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.001)
     _warming = threading.Thread(target=load, name="smtpdiag-warm-up", daemon=True)
     _warming.start()
 
@@ -204,7 +212,6 @@ class HostLimits:
 async def _probe(
     addr: Address, opts: ProbeOptions, limits: HostLimits | None = None
 ) -> ProbeResult:
-    _warm_up(opts.lang, opts.starttls != "never")
     started_wall = datetime.datetime.now(datetime.UTC)
     started = time.perf_counter()
     deadline = time.monotonic() + opts.deadline
@@ -254,6 +261,7 @@ async def _probe(
             deadline,
             opts.all_mx,
             limits or HostLimits(opts.max_per_host),
+            opts.lang,
         )
     from .diagnose import diagnose
 
@@ -364,8 +372,12 @@ async def _try_hosts(
     deadline: float,
     all_mx: bool,
     limits: HostLimits,
+    lang: str = "en",
 ) -> list[Attempt]:
     from .diagnose import attempt_outcome
+
+    def warm() -> None:  # while the first session waits for its greeting
+        _warm_up(lang, session_opts.starttls != "never")
 
     attempts: list[Attempt] = []
     for host in plan.hosts:
@@ -373,7 +385,9 @@ async def _try_hosts(
             if time.monotonic() >= deadline:
                 return attempts
             async with limits(ip):
-                attempt = await run_session(host.host, ip, port, recipients, session_opts, deadline)
+                attempt = await run_session(
+                    host.host, ip, port, recipients, session_opts, deadline, on_connect=warm
+                )
             attempts.append(attempt)
             if attempt_outcome(attempt).decisive:
                 if not all_mx:

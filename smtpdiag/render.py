@@ -6,6 +6,7 @@ reaches a terminal, so a server can never emit control sequences on the user's s
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable
@@ -56,7 +57,17 @@ def escape(text: str) -> str:
 def _reply_json(reply: Reply | None) -> dict[str, Any] | None:
     if reply is None:
         return None
-    return {"code": reply.code, "enhanced": reply.enhanced, "lines": list(reply.lines)}
+    out: dict[str, Any] = {
+        "code": reply.code,
+        "enhanced": reply.enhanced,
+        "lines": list(reply.lines),
+    }
+    if any(_SURROGATE.search(line) for line in reply.lines):
+        # the lines show such bytes as \\xHH; here they are, exactly (base64 of the
+        # lines' bytes after the code, joined by CRLF)
+        data = "\r\n".join(reply.lines).encode("utf-8", "surrogateescape")
+        out["raw"] = base64.b64encode(data).decode("ascii")
+    return out
 
 
 def _step_json(step: Step) -> dict[str, Any]:
@@ -195,16 +206,38 @@ def to_dict(result: ProbeResult, lang: str = "en") -> dict[str, Any]:
 _JSON_UNSAFE = re.compile("[\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _visible(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\u{code:04x}"
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with every lone surrogate (a server byte that was not UTF-8) made a visible
+    escape: ``\\xff`` as four characters. Strict JSON parsers (Rust serde, Go) reject lone
+    surrogates; the bytes themselves stay available, losslessly, in a reply's ``raw``."""
+    if isinstance(obj, str):
+        return _SURROGATE.sub(_visible, obj) if _SURROGATE.search(obj) else obj
+    if isinstance(obj, dict):
+        return {json_safe(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
 def dumps(obj: dict[str, Any], indent: int | None = 2) -> str:
-    """JSON text safe for a terminal: control and invisible characters are \\u-escaped,
-    and bytes that were not UTF-8 (lone surrogates) become escapes too."""
-    text = json.dumps(obj, ensure_ascii=False, indent=indent)
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    """JSON text that every parser accepts (valid UTF-8, no lone surrogates) and that is
+    safe on a terminal: control and invisible characters are \\u-escaped."""
+    text = json.dumps(json_safe(obj), ensure_ascii=False, indent=indent)
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def to_json(result: ProbeResult, indent: int | None = 2, lang: str = "en") -> str:
-    """JSON text for one result (schema 1)."""
+    """JSON text for one result (schema 2)."""
     return dumps(to_dict(result, lang), indent)
 
 

@@ -15,11 +15,13 @@ therefore the pure reader's, and the transport is asyncio's own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .conversation import (
     Close,
@@ -36,7 +38,7 @@ from .conversation import (
     Unsolicited,
     UpgradeTls,
 )
-from .model import Attempt, Reply
+from .model import Attempt, Reply, TlsInfo
 from .reply import BadReply, ReplyReader
 
 __all__ = ["Recipient", "SessionOptions", "StartTls", "run_session"]
@@ -115,13 +117,21 @@ class _Runner:
     """Executes a conversation's actions, with a per-step timeout and an overall deadline."""
 
     def __init__(
-        self, host: str, address: str, port: int, opts: SessionOptions, deadline: float
+        self,
+        host: str,
+        address: str,
+        port: int,
+        opts: SessionOptions,
+        deadline: float,
+        on_connect: Callable[[], None] | None = None,
     ) -> None:
+        self.on_connect = on_connect
         self.host, self.address, self.port = host, address, port
         self.opts = opts
         self.deadline = deadline
         self.wire = _Wire()
         self.local: tuple[str, int] | None = None
+        self.tls_info: asyncio.Future[TlsInfo] | None = None
 
     def _timeout(self) -> float:
         return max(0.0, min(self.opts.timeout, self.deadline - time.monotonic()))
@@ -176,6 +186,8 @@ class _Runner:
                 _ms(started),
                 connected=False,
             )
+        if self.on_connect is not None:
+            self.on_connect()  # the caller's work to overlap with the wait for a greeting
         transport = self.wire.transport
         if transport is not None:
             sockname = transport.get_extra_info("sockname")
@@ -221,8 +233,6 @@ class _Runner:
         return events
 
     async def upgrade(self) -> TlsDone | NoReply:
-        from .tlsinfo import client_context, peer_chain, tls_info
-
         loop = asyncio.get_running_loop()
         transport = self.wire.transport
         started = time.perf_counter()
@@ -255,16 +265,11 @@ class _Runner:
         ssl_object = tls.get_extra_info("ssl_object")
         if ssl_object is None:
             return NoReply("TLS session unusable after the handshake", "tls-failed", _ms(started))
-        with warnings.catch_warnings():  # odd certificates make cryptography warn
-            warnings.simplefilter("ignore")
-            info = tls_info(
-                ssl_object.version(),
-                ssl_object.cipher(),
-                peer_chain(ssl_object),
-                self.host,
-                self.opts.ca_file,
-            )
-        return TlsDone(info, _ms(started))
+        # reading and verifying the certificates takes tens of milliseconds: done in a
+        # thread while the session goes on, collected when it ends
+        facts = (ssl_object.version(), ssl_object.cipher(), peer_chain(ssl_object))
+        self.tls_info = loop.run_in_executor(None, _tls_facts, *facts, self.host, self.opts.ca_file)
+        return TlsDone(None, _ms(started))
 
     async def close(self) -> None:
         """Close, and wait (bounded) until the socket is really closed: after TLS the
@@ -279,6 +284,54 @@ class _Runner:
                 return
             await asyncio.sleep(0.005)
         transport.abort()
+
+
+_ENCODING_DER = 2  # _ssl.ENCODING_DER; the ssl module does not re-export it
+
+
+def client_context() -> ssl.SSLContext:
+    """A client context that completes any handshake; trust is checked separately, after
+    the handshake (no CA store is loaded here: that alone takes ~50 ms)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with warnings.catch_warnings():  # report old servers instead of failing on them
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+    with contextlib.suppress(ssl.SSLError):  # depends on the OpenSSL build
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    return ctx
+
+
+def peer_chain(ssl_object: Any) -> list[bytes]:
+    """DER certificates the server sent, leaf first (leaf only if the chain is unavailable)."""
+    chain: list[bytes] = []
+    getter = getattr(ssl_object, "get_unverified_chain", None)
+    if getter is None:
+        inner = getattr(ssl_object, "_sslobj", None)
+        getter = getattr(inner, "get_unverified_chain", None)
+    if getter is not None:
+        try:
+            for cert in getter() or []:
+                der = cert if isinstance(cert, bytes) else cert.public_bytes(_ENCODING_DER)
+                chain.append(der)
+        except Exception:
+            chain = []
+    if not chain:
+        leaf = ssl_object.getpeercert(binary_form=True)
+        if leaf:
+            chain.append(leaf)
+    return chain
+
+
+def _tls_facts(
+    version: str | None, cipher: Any, chain: list[bytes], host: str, ca_file: str | None
+) -> TlsInfo:
+    from .tlsinfo import tls_info
+
+    with warnings.catch_warnings():  # odd certificates make cryptography warn
+        warnings.simplefilter("ignore")
+        return tls_info(version, cipher, chain, host, ca_file)
 
 
 def _ms(started: float) -> float:
@@ -320,6 +373,7 @@ async def run_session(
     recipients: Sequence[Recipient],
     opts: SessionOptions,
     deadline: float,
+    on_connect: Callable[[], None] | None = None,
 ) -> Attempt:
     """Hold one SMTP session with ``address`` (an IP of MX ``host``) and record it all.
 
@@ -335,7 +389,7 @@ async def run_session(
             pipelining=opts.pipelining,
         )
     )
-    runner = _Runner(host, address, port, opts, deadline)
+    runner = _Runner(host, address, port, opts, deadline, on_connect)
     started = time.perf_counter()
     try:
         async with asyncio.timeout(max(0.0, deadline - time.monotonic()) + 0.5):
@@ -345,6 +399,12 @@ async def run_session(
     finally:
         await runner.close()
     out = conv.outcome()
+    tls = out.tls
+    if runner.tls_info is not None:
+        try:
+            tls = await asyncio.wait_for(runner.tls_info, timeout=10)
+        except Exception:  # a certificate the reader chokes on: no facts, not a crash
+            tls = None
     return Attempt(
         host=host,
         address=address,
@@ -355,7 +415,7 @@ async def run_session(
         local_address=runner.local[0] if runner.local else None,
         local_port=runner.local[1] if runner.local else None,
         extensions=out.extensions,
-        tls=out.tls,
+        tls=tls,
         recipients=out.recipients,
         pipelined=out.pipelined,
         flights=out.flights,

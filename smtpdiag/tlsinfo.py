@@ -7,7 +7,6 @@ reported. Only imported when a STARTTLS handshake completed.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import ipaddress
 import ssl
@@ -21,40 +20,6 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 from .model import TlsInfo
 
 _ENCODING_DER = 2  # _ssl.ENCODING_DER; the ssl module does not re-export it
-
-
-def client_context() -> ssl.SSLContext:
-    """A client context that completes any handshake; trust is checked separately."""
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with warnings.catch_warnings():  # report old servers instead of failing on them
-        warnings.simplefilter("ignore", DeprecationWarning)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1
-    with contextlib.suppress(ssl.SSLError):  # depends on the OpenSSL build
-        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-    return ctx
-
-
-def peer_chain(ssl_object: Any) -> list[bytes]:
-    """DER certificates the server sent, leaf first (leaf only if the chain is unavailable)."""
-    chain: list[bytes] = []
-    getter = getattr(ssl_object, "get_unverified_chain", None)
-    if getter is None:
-        inner = getattr(ssl_object, "_sslobj", None)
-        getter = getattr(inner, "get_unverified_chain", None)
-    if getter is not None:
-        try:
-            for cert in getter() or []:
-                der = cert if isinstance(cert, bytes) else cert.public_bytes(_ENCODING_DER)
-                chain.append(der)
-        except Exception:
-            chain = []
-    if not chain:
-        leaf = ssl_object.getpeercert(binary_form=True)
-        if leaf:
-            chain.append(leaf)
-    return chain
 
 
 @functools.cache

@@ -30,7 +30,7 @@ def test_existing_mailbox_is_deliverable(rig: Rig) -> None:
     code, doc = probe_json(rig, "alice@example.test")
     assert code == 0
     assert (doc["verdict"], doc["reason"]) == ("deliverable", "accepted")
-    assert doc["schema"] == 1
+    assert doc["schema"] == 2
     assert doc["mx"]["source"] == "mx"
     assert doc["mx"]["hosts"] == [
         {"host": "mx1.example.test", "preference": 10, "addresses": ["127.0.0.2"], "error": None}
@@ -459,7 +459,7 @@ def test_several_addresses_give_json_lines_and_worst_exit_code(rig: Rig) -> None
     )
     lines = result.output.strip().splitlines()
     assert len(lines) == 3
-    assert [line.count('"schema": 1') for line in lines] == [1, 1, 1]
+    assert [line.count('"schema": 2') for line in lines] == [1, 1, 1]
     assert result.exit_code == 1
 
 

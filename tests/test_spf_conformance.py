@@ -70,3 +70,29 @@ def test_rfc7208(
     )
     if "explanation" in test and result.result == "fail":
         assert result.explanation == test["explanation"]
+
+
+@pytest.mark.parametrize(("index", "name", "test"), CASES, ids=[c[1] for c in CASES])
+def test_rfc7208_through_the_cli(
+    servers: dict[int, ThreadedFakeDNS], index: int, name: str, test: dict[str, Any]
+) -> None:
+    """The same 203 tests as a user runs them: ``smtpdiag auth --format json`` with the
+    suite's MAIL FROM and HELO as given (spaces, quotes and all)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from smtpdiag.cli import main
+
+    host, port = servers[index].address
+    _, domain = identity(test["mailfrom"], test["helo"])
+    args = [
+        "auth", "--format", "json", "--ip", test["host"], "--mail-from", test["mailfrom"],
+        "--helo", test["helo"], "--resolver", f"{host}:{port}", "--dns-timeout", "0.5",
+        "--no-common-selectors", "--dnsbl", "bl.invalid", domain,
+    ]  # fmt: skip
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code in (0, 1, 3), (name, out.output, out.exception)
+    spf = json.loads(out.output)["spf"]
+    expected = test["result"] if isinstance(test["result"], list) else [test["result"]]
+    assert spf["result"] in expected, f"{name}: got {spf['result']} ({spf['error']})"
