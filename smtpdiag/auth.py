@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from . import dkim, dmarc, spf
 from .datafiles import load as load_data
+from .model import Reason
 from .spf import Query, SpfResult
 
 #: a documentation address used to walk an SPF record when no --ip was given
@@ -64,7 +65,7 @@ class AuthReport:
 class Finding:
     """The cause a report gives for a rejection."""
 
-    reason: str
+    reason: Reason
     text: str
     source: str  # "spf", "dmarc", "ptr" or "dnsbl"
 

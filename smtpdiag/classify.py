@@ -22,6 +22,7 @@ from typing import Any
 from . import catalog
 from .datafiles import load as load_data
 from .datafiles import load_prefilter
+from .model import Reason, as_reason
 from .reply import detect_stage, find_enhanced, find_trailing_enhanced
 
 MAX_TEXT = 20_000
@@ -29,7 +30,7 @@ MAX_TEXT = 20_000
 
 @dataclass(frozen=True)
 class Classification:
-    reason: str
+    reason: Reason
     confidence: str  # "high", "medium", "low"
     evidence: str
     rule: str | None = None  # id of the text or provider rule that matched
@@ -43,7 +44,7 @@ class _TextRule:
     #: its top-level branches, each compiled on first use and tried only when one of its
     #: required literals occurs in the text (None: no hint, always tried)
     branches: tuple[tuple[str, tuple[str, ...] | None], ...]
-    reason: str
+    reason: Reason
     stages: frozenset[str]
     classes: frozenset[str]
     provider: str | None
@@ -83,9 +84,9 @@ class PatternInfo:
 @dataclass(frozen=True)
 class _Rules:
     text: tuple[_TextRule, ...]
-    stage_defaults: dict[tuple[str, str], str]
+    stage_defaults: dict[tuple[str, str], Reason]
     generic_enhanced: frozenset[str]
-    subject_defaults: dict[str, str]
+    subject_defaults: dict[str, Reason]
     providers: dict[str, dict[str, Any]]
 
 
@@ -104,7 +105,7 @@ def _compile(
         id=str(raw["id"]),
         source=source,
         branches=branches,
-        reason=str(raw["reason"]),
+        reason=as_reason(str(raw["reason"])),
         stages=frozenset(raw.get("stages", [])),
         classes=frozenset(str(c) for c in raw.get("classes", ["4", "5"])),
         provider=provider,
@@ -136,13 +137,16 @@ def _rules() -> _Rules:
         + tuple(_compile(r, str(r.get("provider", "")), prefilter) for r in fallback)
     )
     stage_defaults = {
-        (str(r["stage"]), str(r["class"])): str(r["reason"]) for r in generic.get("stage", [])
+        (str(r["stage"]), str(r["class"])): as_reason(str(r["reason"]))
+        for r in generic.get("stage", [])
     }
     return _Rules(
         text=text,
         stage_defaults=stage_defaults,
         generic_enhanced=frozenset(str(g) for g in generic.get("generic_enhanced", [])),
-        subject_defaults={str(k): str(v) for k, v in generic.get("subject_defaults", {}).items()},
+        subject_defaults={
+            str(k): as_reason(str(v)) for k, v in generic.get("subject_defaults", {}).items()
+        },
         providers={str(r["id"]): r for r in providers},
     )
 
@@ -310,7 +314,7 @@ def classify(
         entry = cat.enhanced(enhanced)
         if entry is not None and entry.reason:
             return Classification(
-                entry.reason, "medium", f"enhanced code {enhanced} ({entry.title})"
+                as_reason(entry.reason), "medium", f"enhanced code {enhanced} ({entry.title})"
             )
         # a code the registry does not list (providers invent many): its subject still says
         # what kind of problem it is
@@ -320,7 +324,9 @@ def classify(
     if code is not None:
         entry = cat.basic(code)
         if entry is not None and entry.reason:
-            return Classification(entry.reason, "low", f"reply code {code} ({entry.title})")
+            return Classification(
+                as_reason(entry.reason), "low", f"reply code {code} ({entry.title})"
+            )
     return Classification("unknown", "low", "no rule matched")
 
 

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .model import RecipientResult, Reply, Stage, Step, TlsInfo
+from .model import ErrorKind, RecipientResult, Reply, Stage, Step, TlsInfo
 from .reply import parse_extensions
 
 StartTls = Literal["auto", "require", "never"]
@@ -138,7 +138,7 @@ class NoReply:
     """
 
     error: str
-    kind: str
+    kind: ErrorKind
     elapsed_ms: float = 0.0
     connected: bool = True
 
@@ -173,7 +173,7 @@ class Outcome:
     extensions: tuple[tuple[str, str], ...]
     tls: TlsInfo | None
     error: str | None
-    error_kind: str | None
+    error_kind: ErrorKind | None
     flights: int
     pipelined: bool
 
@@ -216,7 +216,7 @@ class Conversation:
     _extensions: tuple[tuple[str, str], ...] = ()
     _tls: TlsInfo | None = None
     _error: str | None = None
-    _error_kind: str | None = None
+    _error_kind: ErrorKind | None = None
     _next: Action | None = None
     _flights: int = 0
     _pipelined: bool = False
@@ -274,7 +274,7 @@ class Conversation:
             pipelined=self._pipelined,
         )
 
-    def abort(self, error: str, kind: str) -> None:
+    def abort(self, error: str, kind: ErrorKind) -> None:
         """End at once (the overall deadline passed): record it; the edge closes."""
         if self._state == "done":
             return
@@ -295,7 +295,7 @@ class Conversation:
         self._flights += 1
         self._next = Send(tuple(commands))
 
-    def _fail(self, error: str, kind: str) -> None:
+    def _fail(self, error: str, kind: ErrorKind) -> None:
         """The session cannot go on: keep the first error, close without more commands."""
         if self._error is None:
             self._error, self._error_kind = error, kind
@@ -306,7 +306,7 @@ class Conversation:
         self._pending.clear()
         self._next = Close()
 
-    def _quit_or_close(self, error: str | None = None, kind: str | None = None) -> None:
+    def _quit_or_close(self, error: str | None = None, kind: ErrorKind | None = None) -> None:
         """Say QUIT if the connection is still good, then close."""
         if error is not None and kind is not None and self._error is None:
             self._error, self._error_kind = error, kind

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Sequence
+from typing import assert_never
 
 from .classify import classify, describe
 from .datafiles import load as load_data
@@ -15,20 +16,29 @@ from .model import (
     Attempt,
     CatchAll,
     Diagnosis,
+    ErrorKind,
     MxPlan,
+    Reason,
     Reply,
     Step,
     Verdict,
 )
 
-#: error kinds recorded by the SMTP edge that are reasons in their own right
-_ERROR_REASONS = {
-    "network": "network",
-    "timeout": "timeout",
-    "protocol-error": "protocol-error",
-    "tls-failed": "tls-failed",
-    "tls-required": "tls-required",
-}
+
+def error_reason(kind: ErrorKind | None) -> Reason:
+    """The reason a session failure without a usable reply stands for. Exhaustive: a new
+    :data:`ErrorKind` that is not mapped here fails mypy (``assert_never``)."""
+    match kind:
+        case None:
+            return "unknown"
+        case "network" | "timeout" | "protocol-error" | "tls-failed" | "tls-required":
+            return kind
+        case "greeting" | "server-closed":
+            return "server-error"  # a 421/4xx/5xx banner or a 421 mid-session
+        case "ehlo" | "smtputf8-unsupported":
+            return "protocol-error"
+        case _:
+            assert_never(kind)
 
 
 @functools.cache
@@ -84,7 +94,7 @@ def annotate_steps(steps: Sequence[Step], lang: str = "en") -> tuple[Step, ...]:
 @dataclasses.dataclass(frozen=True)
 class Outcome:
     verdict: Verdict
-    reason: str
+    reason: Reason
     step: Step | None
     decisive: bool  # True: this answer ends the search for other hosts
     error: str | None = None
@@ -128,8 +138,7 @@ def attempt_outcome(attempt: Attempt) -> Outcome:
             return Outcome("unknown", kind, last, False, attempt.error)
         reason = classify(reply.code, reply.enhanced, reply.text, last.stage).reason
         return Outcome(_reply_verdict(reply), reason, last, False, attempt.error)
-    kind = attempt.error_kind or (last.error_kind if last else None) or "unknown"
-    reason = _ERROR_REASONS.get(kind, "unknown")
+    reason = error_reason(attempt.error_kind or (last.error_kind if last else None))
     return Outcome("unknown", reason, last, False, attempt.error or (last.error if last else None))
 
 
@@ -186,7 +195,9 @@ def diagnose(
     result_attempts = tuple(annotated)
 
     if plan.source == "null" or plan.error_kind in ("domain-unknown", "no-mail-accepted"):
-        reason = "no-mail-accepted" if plan.error_kind != "domain-unknown" else "domain-unknown"
+        reason: Reason = (
+            "no-mail-accepted" if plan.error_kind != "domain-unknown" else "domain-unknown"
+        )
         values["error"] = plan.error or reason
         diag = Diagnosis("undeliverable", reason, summary_text(reason, lang, **values))
         return diag, CatchAll(tested=False), result_attempts

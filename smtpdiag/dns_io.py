@@ -20,7 +20,7 @@ import dns.rdatatype
 import dns.resolver
 
 from .errors import UsageError
-from .model import MxHost, MxPlan
+from .model import MxHost, MxPlan, Reason
 from .spf import Answer
 
 #: More MX hosts than this are not resolved or tried (a hostile zone can list hundreds).
@@ -205,8 +205,8 @@ async def resolve_server(
     else:
         return MxPlan("server-option", (MxHost(host, None, (str(ip),)),))
     addresses, error, kind = await resolve_addresses(resolver, host, families)
-    plan_kind = "dns-failure" if kind in ("timeout", "servfail", "error") else None
-    if not addresses and plan_kind is None:
+    plan_kind: Reason | None = None
+    if kind in ("timeout", "servfail", "error") or not addresses:
         plan_kind = "dns-failure"
     return MxPlan("server-option", (MxHost(host, None, addresses, error),), error, plan_kind)
 

@@ -7,6 +7,7 @@ Server replies, refusals and timeouts are recorded here as data, never raised.
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -25,7 +26,7 @@ VERDICTS: tuple[Verdict, ...] = (
 )
 
 #: Every reason a diagnosis or a classification may give.
-REASONS: tuple[str, ...] = (
+Reason = Literal[
     "accepted",
     "mailbox-unknown",
     "mailbox-full",
@@ -59,7 +60,30 @@ REASONS: tuple[str, ...] = (
     "network",
     "timeout",
     "unknown",
-)
+]
+REASONS: tuple[Reason, ...] = typing.get_args(Reason)
+
+#: Why a session step or a whole session produced no usable reply.
+ErrorKind = Literal[
+    "network",  # refused, reset, closed, unreachable
+    "timeout",  # no reply (or no greeting) in time, or the overall deadline
+    "protocol-error",  # a reply that is not SMTP, unsolicited data, an out-of-range code
+    "tls-failed",  # STARTTLS refused, or the handshake failed
+    "tls-required",  # STARTTLS required but not offered
+    "greeting",  # the server refused the session in its greeting (4xx/5xx banner)
+    "server-closed",  # 421 mid-session: the server closes the channel
+    "ehlo",  # EHLO (and HELO) refused
+    "smtputf8-unsupported",  # an address needs SMTPUTF8 and the server lacks it
+]
+ERROR_KINDS: tuple[ErrorKind, ...] = typing.get_args(ErrorKind)
+
+
+def as_reason(value: str) -> Reason:
+    """``value`` as a :data:`Reason`; a value outside the list (a data-file typo) raises."""
+    if value not in REASONS:
+        raise ValueError(f"{value!r} is not a reason (see smtpdiag.model.REASONS)")
+    return value
+
 
 #: SMTP stages a reply can come from.
 Stage = Literal[
@@ -115,7 +139,7 @@ class Annotation:
 
     title: str
     meaning: str
-    reason: str
+    reason: Reason
     evidence: str = ""
     rule: str | None = None  # classifier rule that matched
     provider: str | None = None  # provider/MTA of a matching provider pattern
@@ -134,7 +158,7 @@ class Step:
     reply: Reply | None
     elapsed_ms: float
     error: str | None = None
-    error_kind: str | None = None
+    error_kind: ErrorKind | None = None
     annotation: Annotation | None = None
 
 
@@ -175,7 +199,7 @@ class Attempt:
     port: int
     steps: tuple[Step, ...] = ()
     error: str | None = None
-    error_kind: str | None = None
+    error_kind: ErrorKind | None = None
     local_address: str | None = None
     local_port: int | None = None
     extensions: tuple[tuple[str, str], ...] = ()
@@ -183,7 +207,7 @@ class Attempt:
     recipients: tuple[RecipientResult, ...] = ()
     elapsed_ms: float = 0.0
     verdict: Verdict | None = None
-    reason: str | None = None
+    reason: Reason | None = None
     pipelined: bool = False  # MAIL, RCPTs and QUIT went in one flight (RFC 2920)
     flights: int = 0  # writes that waited for replies (the round trips the client caused)
 
@@ -209,7 +233,7 @@ class MxPlan:
     source: MxSource
     hosts: tuple[MxHost, ...]
     error: str | None = None
-    error_kind: str | None = None
+    error_kind: Reason | None = None  # domain-unknown, dns-failure, no-mail-accepted
 
 
 @dataclass(frozen=True)
@@ -244,7 +268,7 @@ class CatchAll:
 @dataclass(frozen=True)
 class Diagnosis:
     verdict: Verdict
-    reason: str
+    reason: Reason
     summary: str
     deciding: Step | None = None
 

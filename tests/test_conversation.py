@@ -370,3 +370,12 @@ def test_bad_plans_are_refused() -> None:
         Plan(helo="h", recipients=(), starttls="sometimes")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         Plan(helo="h", recipients=(), max_rcpts=0)
+
+
+def test_every_error_kind_stands_for_a_reason() -> None:
+    from smtpdiag.diagnose import error_reason
+    from smtpdiag.model import ERROR_KINDS, REASONS
+
+    assert {error_reason(k) for k in ERROR_KINDS} <= set(REASONS)
+    assert error_reason("server-closed") == "server-error"  # once silently "unknown"
+    assert error_reason(None) == "unknown"
