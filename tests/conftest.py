@@ -62,3 +62,56 @@ def run_cli(args: list[str], input: str | None = None) -> Result:
 def probe_json(rig: Rig, *args: str) -> tuple[int, dict[str, Any]]:
     result = run_cli(["probe", *base_args(rig), "--format", "json", *args])
     return result.exit_code, json.loads(result.output)
+
+
+# -- every JSON document the tests make smtpdiag print is checked against its schema ---------
+
+_SCHEMA_VALIDATOR: Any = None
+
+
+def validate_json_output(doc: Any) -> None:
+    """Check one JSON document against smtpdiag/schema/2.json (raises on a mismatch)."""
+    global _SCHEMA_VALIDATOR
+    if _SCHEMA_VALIDATOR is None:
+        from importlib import resources
+
+        import jsonschema
+
+        schema = json.loads((resources.files("smtpdiag") / "schema" / "2.json").read_text())
+        jsonschema.Draft202012Validator.check_schema(schema)
+        _SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(schema)
+    errors = list(_SCHEMA_VALIDATOR.iter_errors(doc))
+    if errors:  # say why, against the document kind it was meant to be
+        import jsonschema
+
+        kinds = (
+            ("attempts", "probe"),
+            ("recipients", "message"),
+            ("spf", "auth"),
+            ("codes", "compare"),
+            ("cards", "explain"),
+            ("error", "usage"),
+        )
+        kind = next((k for key, k in kinds if key in doc), "probe")
+        sub = {**_SCHEMA_VALIDATOR.schema, "oneOf": [{"$ref": f"#/$defs/{kind}"}]}
+        detail = next(jsonschema.Draft202012Validator(sub).iter_errors(doc), errors[0])
+        raise AssertionError(
+            f"JSON output ({kind}) does not match schema 2: {detail.message[:300]} "
+            f"at {list(detail.absolute_path)}"
+        )
+
+
+@pytest.fixture(autouse=True)
+def _json_outputs_match_the_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wrap the JSON renderer (the one place every --format json document passes) so that
+    each document a test produces in-process is validated as it is printed."""
+    from smtpdiag import render
+
+    original = render.dumps
+
+    def checked(obj: dict[str, Any], indent: int | None = 2) -> str:
+        text = original(obj, indent)
+        validate_json_output(json.loads(text))
+        return text
+
+    monkeypatch.setattr(render, "dumps", checked)

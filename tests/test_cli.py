@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from smtpdiag import __version__
 from smtpdiag.cli import EXIT_CODES_HELP
 
@@ -139,7 +141,28 @@ def test_bad_address_with_json_output_gives_a_json_refusal() -> None:
     assert proc.stderr.startswith("smtpdiag: error:")
 
 
-def test_default_helo_is_a_dotted_name() -> None:
-    from smtpdiag.prober import default_helo
 
-    assert "." in default_helo()
+
+def test_the_json_schema_names_every_reason_stage_and_error_kind() -> None:
+    """smtpdiag/schema/2.json is data: its enums must follow the typed vocabulary."""
+    import json
+    from importlib import resources
+
+    from smtpdiag.model import ERROR_KINDS, REASONS, STAGES, VERDICTS
+
+    schema = json.loads((resources.files("smtpdiag") / "schema" / "2.json").read_text())
+    defs = schema["$defs"]
+    assert defs["reason"]["enum"] == list(REASONS)
+    assert defs["step"]["properties"]["stage"]["enum"] == list(STAGES)
+    assert defs["step"]["properties"]["error_kind"]["enum"] == [*ERROR_KINDS, None]
+    assert defs["probe"]["properties"]["verdict"]["enum"] == list(VERDICTS)
+
+
+def test_the_schema_rejects_what_it_must() -> None:
+    from .conftest import validate_json_output
+
+    good = {"schema": 2, "error": "usage", "summary": "x", "exit_code": 2}
+    validate_json_output(good)
+    for bad in ({**good, "schema": 1}, {**good, "exit_code": 0}, {"schema": 2}):
+        with pytest.raises(AssertionError, match="does not match schema 2"):
+            validate_json_output(bad)

@@ -16,6 +16,8 @@ import pytest
 
 from smtpdiag.fakes.hostile import BEHAVIOURS, HostileServers
 
+from .conftest import validate_json_output
+
 # behaviour -> (verdict, reason); exit codes follow from the verdict
 EXPECTED = {
     "silent": ("unknown", "timeout"),
@@ -167,6 +169,7 @@ def assert_strict_json(text: str) -> None:
                 walk(v)
 
     walk(json.loads(data))
+    validate_json_output(json.loads(data))
 
 
 def test_non_utf8_bytes_are_visible_and_kept_raw_in_json(hostile: HostileServers) -> None:

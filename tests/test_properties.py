@@ -92,8 +92,17 @@ def test_spf_record_parser_only_raises_spf_errors(body: str) -> None:
 @given(st.text(max_size=200))
 def test_dmarc_and_dkim_parsers_never_raise(text: str) -> None:
     record = parse_dmarc(text)
-    assert isinstance(record.problems, tuple)
-    parse_key("s", "s._domainkey.example.test", text)
+    # every tag it kept is a name=value pair of the text, and a record that is not
+    # "v=DMARC1" first is always reported as a problem
+    for name, value in record.tags.items():
+        assert name and name == name.strip() and f"{name}" in text.lower()
+        assert value.strip() in text or not value.strip()
+    if not text.strip().lower().startswith("v=dmarc1"):
+        assert record.problems
+    key = parse_key("s", "s._domainkey.example.test", text)
+    assert key.key_type in (None, "rsa", "ed25519")
+    if key.key_type is None:
+        assert key.problems or not key.found
 
 
 @QUICK
