@@ -141,8 +141,6 @@ def test_bad_address_with_json_output_gives_a_json_refusal() -> None:
     assert proc.stderr.startswith("smtpdiag: error:")
 
 
-
-
 def test_the_json_schema_names_every_reason_stage_and_error_kind() -> None:
     """smtpdiag/schema/2.json is data: its enums must follow the typed vocabulary."""
     import json
