@@ -97,6 +97,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--delay-ms", type=float, default=25.0)
     ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--only", choices=("link", "loopback"), help="run one part only")
     args = ap.parse_args()
     smtpdiag = str(Path(sys.executable).with_name("smtpdiag"))
     for tool in ("swaks", "farm-bench"):
@@ -138,6 +139,9 @@ def main() -> int:
     pf.start()
     try:
         print(f"# one-way delay {args.delay_ms:g} ms (round trip {2 * args.delay_ms:g} ms)")
+        if args.only == "loopback":
+            print(bench(plain, bare, args.runs * 2, None))
+            return 0
         print("flights smtpdiag (default): ", flights(probe, args.delay_ms))
         print("flights smtpdiag --no-pipelining: ", flights(probe_lock, args.delay_ms))
         print("flights swaks -tls --quit-after RCPT: ", flights(swaks, args.delay_ms))
