@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .spf import Answer, Query
+from .dnstypes import Answer, Query
 
 POLICIES = ("none", "quarantine", "reject")
 KNOWN_TAGS = (

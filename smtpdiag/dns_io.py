@@ -19,9 +19,9 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
+from .dnstypes import Answer
 from .errors import UsageError
 from .model import MxHost, MxPlan, Reason
-from .spf import Answer
 
 #: More MX hosts than this are not resolved or tried (a hostile zone can list hundreds).
 MAX_MX_HOSTS = 20

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from .auth import AuthReport, Finding
+    from .findings import AuthReport, Finding
 
 SCHEMA_VERSION = 2
 

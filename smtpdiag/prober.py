@@ -21,7 +21,7 @@ from .model import Address, Attempt, Diagnosis, MxHost, MxPlan, ProbeResult
 from .smtp_io import Recipient, SessionOptions, StartTls, run_session
 
 if TYPE_CHECKING:
-    from .auth import AuthReport, Finding
+    from .findings import AuthReport, Finding
 
 
 @dataclass(frozen=True)
@@ -335,8 +335,9 @@ async def _auth_for(
     helo: str,
     remaining: float,
 ) -> tuple[AuthReport | None, Finding | None]:
-    from .auth import attribute, run_auth
+    from .auth import run_auth
     from .dns_io import DnsConfig, DnsLookup, make_resolver
+    from .findings import attribute
 
     try:
         resolver = make_resolver(DnsConfig(parse_resolvers(opts.resolvers), opts.dns_timeout))

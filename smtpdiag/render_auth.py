@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .auth import AuthReport, Finding
+from .findings import AuthReport, Finding
 from .render import Style, escape, plain
 from .spf import SpfResult
 

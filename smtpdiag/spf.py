@@ -11,10 +11,12 @@ from __future__ import annotations
 import ipaddress
 import re
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import quote
+
+from .dnstypes import Answer as Answer  # the DNS vocabulary, shared with the DNS edge
+from .dnstypes import Query as Query
 
 Result = Literal["pass", "fail", "softfail", "neutral", "none", "temperror", "permerror"]
 QUALIFIERS: dict[str, Result] = {"+": "pass", "-": "fail", "~": "softfail", "?": "neutral"}
@@ -22,30 +24,6 @@ MAX_LOOKUPS = 10
 MAX_VOID = 2
 MAX_NAMES = 10  # MX or PTR names looked at per term
 MAX_RECORD_BYTES = 512
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What a DNS query gave: values (by type), or an error kind.
-
-    TXT values are the record's strings joined (bytes); A/AAAA addresses; MX
-    ``"pref exchange"``; PTR names. ``error`` is one of nxdomain, nodata, timeout,
-    servfail, error (None when there are values).
-    """
-
-    values: tuple[bytes | str, ...] = ()
-    error: str | None = None
-
-    @property
-    def void(self) -> bool:
-        return self.error in ("nxdomain", "nodata")
-
-    @property
-    def failed(self) -> bool:
-        return self.error in ("timeout", "servfail", "error")
-
-
-Query = Callable[[str, str], Awaitable[Answer]]
 
 
 class SpfError(Exception):

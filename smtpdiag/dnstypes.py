@@ -1,0 +1,31 @@
+"""The DNS vocabulary shared by the pure checks (SPF, DMARC, DKIM) and the DNS edge: what a
+query answered, and the shape of the injected query function. No I/O here."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a DNS query gave: values (by type), or an error kind.
+
+    TXT values are the record's strings joined (bytes); A/AAAA addresses; MX
+    ``"pref exchange"``; PTR names. ``error`` is one of nxdomain, nodata, timeout,
+    servfail, error (None when there are values).
+    """
+
+    values: tuple[bytes | str, ...] = ()
+    error: str | None = None
+
+    @property
+    def void(self) -> bool:
+        return self.error in ("nxdomain", "nodata")
+
+    @property
+    def failed(self) -> bool:
+        return self.error in ("timeout", "servfail", "error")
+
+
+Query = Callable[[str, str], Awaitable[Answer]]
