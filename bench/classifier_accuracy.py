@@ -14,7 +14,7 @@ import tomllib
 from collections import Counter
 from pathlib import Path
 
-from smtpdiag.explain import explain
+from smtpdiag.explanation import explain
 
 
 def main(argv: list[str]) -> int:

@@ -3,6 +3,9 @@
     >>> import asyncio, smtpdiag
     >>> result = asyncio.run(smtpdiag.probe("user@example.com", resolvers=("127.0.0.1:5300",)))
     >>> result.verdict, result.reason
+    >>> smtpdiag.explanation("550 5.1.1 no such user").classification.reason
+    'mailbox-unknown'
+    >>> smtpdiag.explain_message(open("bounce.eml", "rb").read()).recipients
 
 Nothing is imported here until it is used, so ``smtpdiag --version`` and ``--help``
 start instantly; the SMTP and DNS machinery loads on first use.
@@ -15,7 +18,20 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .errors import AddressError, SmtpdiagError, UsageError
+    from .auth import check_auth
+    from .classify import Classification
+    from .errors import AddressError, RecordError, SmtpdiagError, UsageError
+    from .explanation import (
+        Card,
+        Comparison,
+        Explanation,
+        MessageExplanation,
+        RecipientExplanation,
+        compare,
+        explain,
+        explain_message,
+    )
+    from .findings import AuthReport, DnsblResult, Finding, PtrReport
     from .model import (
         Address,
         Annotation,
@@ -37,25 +53,56 @@ __all__ = [
     "AddressError",
     "Annotation",
     "Attempt",
+    "AuthReport",
+    "Card",
     "CatchAll",
+    "Classification",
+    "Comparison",
     "Diagnosis",
+    "DnsblResult",
+    "Explanation",
+    "Finding",
+    "MessageExplanation",
     "MxHost",
     "MxPlan",
     "ProbeOptions",
     "ProbeResult",
+    "PtrReport",
+    "RecipientExplanation",
+    "RecordError",
     "Reply",
     "SmtpdiagError",
     "Step",
     "TlsInfo",
     "UsageError",
     "__version__",
+    "check_auth",
+    "compare",
+    "explain",
+    "explain_message",
     "probe",
     "probe_many",
     "to_json",
 ]
 
 _LAZY = {
-    **dict.fromkeys(("AddressError", "SmtpdiagError", "UsageError"), "errors"),
+    **dict.fromkeys(("AddressError", "RecordError", "SmtpdiagError", "UsageError"), "errors"),
+    **dict.fromkeys(
+        (
+            "Card",
+            "Comparison",
+            "Explanation",
+            "MessageExplanation",
+            "RecipientExplanation",
+            "compare",
+            "explain",
+            "explain_message",
+        ),
+        "explanation",
+    ),
+    **dict.fromkeys(("AuthReport", "DnsblResult", "Finding", "PtrReport"), "findings"),
+    "Classification": "classify",
+    "check_auth": "auth",
     **dict.fromkeys(
         (
             "Address",

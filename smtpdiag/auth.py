@@ -17,7 +17,9 @@ from .datafiles import load as load_data
 from .findings import AuthReport, DnsblResult, Finding, PtrReport, attribute
 from .spf import Query, SpfResult
 
-__all__ = ["AuthReport", "DnsblResult", "Finding", "PtrReport", "attribute", "run_auth"]
+__all__ = [
+    "AuthReport", "DnsblResult", "Finding", "PtrReport", "attribute", "check_auth", "run_auth",
+]  # fmt: skip
 
 #: a documentation address used to walk an SPF record when no --ip was given
 _PLACEHOLDER_IP = "192.0.2.255"
@@ -186,4 +188,52 @@ async def run_auth(
         ptr=ptr_report if isinstance(ptr_report, PtrReport) else None,
         dnsbl=lists,
         problems=tuple(problems),
+    )
+
+
+async def check_auth(
+    domain: str,
+    *,
+    ip: str | None = None,
+    mail_from: str | None = None,
+    helo: str = "",
+    resolvers: Sequence[str] = (),
+    dns_timeout: float = 5.0,
+    dkim_selectors: Sequence[str] = (),
+    dnsbls: Sequence[str] | None = None,
+    common_selectors: bool = True,
+) -> AuthReport:
+    """The public API behind ``smtpdiag auth``: SPF, DMARC, DKIM, reverse DNS and blocklists
+    for sending as ``mail_from`` (default ``postmaster@domain``) from ``ip``.
+
+    Every argument is checked before any DNS query (:class:`smtpdiag.UsageError`, naming
+    the argument); DNS failures are data in the report, never exceptions.
+    """
+    from .dns_io import DnsConfig, DnsLookup, make_resolver
+    from .errors import UsageError
+    from .prober import parse_resolvers
+
+    for name, value in (("domain", domain), ("mail_from", mail_from or ""), ("helo", helo)):
+        if any(c in "\r\n\0" for c in value) or len(value) > 1024:
+            raise UsageError(f"{name} {value[:60]!r}: contains CR, LF or NUL, or is too long", name)
+    if ip is not None:
+        try:
+            ip = str(ipaddress.ip_address(ip))
+        except ValueError:
+            raise UsageError(f"ip {ip!r}: not an IP address", "ip") from None
+    if not 0 < dns_timeout <= 3600:
+        raise UsageError(
+            f"dns_timeout {dns_timeout}: must be more than 0 and at most 3600 seconds",
+            "dns_timeout",
+        )
+    resolver = make_resolver(DnsConfig(parse_resolvers(resolvers), dns_timeout))
+    return await run_auth(
+        DnsLookup(resolver),
+        domain.rstrip(".").lower() if domain.isascii() else domain,
+        ip=ip,
+        mail_from=mail_from,
+        helo=helo,
+        selectors=dkim_selectors,
+        dnsbl_zones=dnsbls,
+        common_selectors=common_selectors,
     )

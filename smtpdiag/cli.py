@@ -347,11 +347,25 @@ def probe(
 
             parse_resolvers(resolvers)
     except SmtpdiagError as exc:
-        _fail(str(exc))
+        _fail(_as_flags(exc))
         return
     results = _run_probes(parsed, opts)
     _print_results(results, fmt, _use_colour(color), lang)
     _exit(exit_code(results))
+
+
+#: ProbeOptions fields whose command-line flag is not simply --field-name
+_FLAGS = {"mail_from": "--from", "resolvers": "--resolver", "families": "-4/-6"}
+
+
+def _as_flags(exc: SmtpdiagError) -> str:
+    """The library names ProbeOptions' fields ("port 0: ..."); the CLI names its flags."""
+    text = str(exc)
+    option = str(getattr(exc, "option", None) or "")
+    if option and text.startswith(option):
+        flag = _FLAGS.get(option, "--" + option.replace("_", "-"))
+        return flag + text[len(option) :].removeprefix(":" if option == "mail_from" else "")
+    return text
 
 
 def _run_probes(parsed: Sequence[Any], opts: Any) -> list[ProbeResult]:
@@ -592,7 +606,7 @@ def _looks_like_message(text: str) -> bool:
 def _names_a_message_file(arg: str) -> bool:
     """``explain bounce.eml``: an existing file (or a name that looks like a saved
     message, so that a typo gets "no such file", not an explanation of the file name)."""
-    from .explain import code_kind
+    from .explanation import code_kind
 
     if arg == "-" or code_kind(arg) or "\n" in arg:
         return False
@@ -663,8 +677,8 @@ def explain(
       pbpaste | smtpdiag explain -                 (a reply, or a whole bounce, from the clipboard)
     """
     from . import render
-    from .explain import code_kind
-    from .explain import explain as run_explain
+    from .explanation import code_kind
+    from .explanation import explain as run_explain
     from .render import dumps
     from .render_explain import explanation_dict, render_explanation
 
@@ -712,7 +726,7 @@ def explain(
 
 def _explain_message(data: bytes, size: int, fmt: str, color: bool | None, lang: str) -> None:
     from . import render
-    from .explain import explain_message
+    from .explanation import explain_message
     from .render_explain import message_dict, render_message
 
     if not data.strip():
@@ -745,8 +759,8 @@ def compare(code_a: str, code_b: str, fmt: str, color: bool | None, lang: str) -
       smtpdiag compare 5.1.1 5.7.1 --format json
     """
     from . import render
-    from .explain import card, code_kind
-    from .explain import compare as run_compare
+    from .explanation import card, code_kind
+    from .explanation import compare as run_compare
     from .render import dumps
     from .render_explain import comparison_dict, render_comparison
 

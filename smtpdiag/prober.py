@@ -62,7 +62,9 @@ def parse_resolvers(values: Sequence[str]) -> tuple[tuple[str, int], ...]:
         try:
             ipaddress.ip_address(host)
         except ValueError:
-            raise UsageError(f"--resolver {value!r}: give an IP address, not a name") from None
+            raise UsageError(
+                f"resolvers {value!r}: give an IP address, not a name", "resolvers"
+            ) from None
         out.append((host, port))
     return tuple(out)
 
@@ -80,29 +82,34 @@ def default_helo() -> str:
 
 
 def check_options(opts: ProbeOptions) -> None:
-    """Raise UsageError for option values a probe cannot run with."""
+    """Raise :class:`UsageError` (naming the field) for values a probe cannot run with.
+    Everything is checked here, before any DNS query or connection."""
     if not 0 < opts.port < 65536:
-        raise UsageError(f"--port {opts.port}: must be from 1 to 65535")
+        raise UsageError(f"port {opts.port}: must be from 1 to 65535", "port")
     for name, value in (
-        ("--timeout", opts.timeout),
-        ("--dns-timeout", opts.dns_timeout),
-        ("--deadline", opts.deadline),
+        ("timeout", opts.timeout),
+        ("dns_timeout", opts.dns_timeout),
+        ("deadline", opts.deadline),
     ):
         if not value > 0 or value > 3600:
-            raise UsageError(f"{name} {value}: must be more than 0 and at most 3600 seconds")
+            raise UsageError(f"{name} {value}: must be more than 0 and at most 3600 seconds", name)
     if opts.starttls not in ("auto", "require", "never"):
-        raise UsageError(f"--starttls {opts.starttls!r}: use auto, require or never")
+        raise UsageError(f"starttls {opts.starttls!r}: use auto, require or never", "starttls")
     if opts.helo is not None:
         try:
             normalize_domain(opts.helo)
         except UsageError:
             if not (opts.helo.startswith("[") and opts.helo.endswith("]")):
                 raise UsageError(
-                    f"--helo {opts.helo!r}: give a host name (or an address literal like "
-                    "[192.0.2.1])"
+                    f"helo {opts.helo!r}: give a host name (or an address literal like "
+                    "[192.0.2.1])",
+                    "helo",
                 ) from None
     if opts.mail_from:
-        parse_address(opts.mail_from)
+        try:
+            parse_address(opts.mail_from)
+        except UsageError as exc:
+            raise UsageError(f"mail_from: {exc}", "mail_from") from None
     if opts.source_address:
         import ipaddress
 
@@ -110,12 +117,23 @@ def check_options(opts: ProbeOptions) -> None:
             ipaddress.ip_address(opts.source_address)
         except ValueError:
             raise UsageError(
-                f"--source-address {opts.source_address!r}: give an IP address"
+                f"source_address {opts.source_address!r}: give an IP address", "source_address"
             ) from None
-    if not opts.families:
-        raise UsageError("-4 and -6 together leave no address family")
+    if not opts.families or not set(opts.families) <= {4, 6}:
+        raise UsageError("families: give 4, 6 or both (-4 and -6 together leave none)", "families")
     if not 1 <= opts.max_per_host <= 100:
-        raise UsageError(f"--max-per-host {opts.max_per_host}: must be from 1 to 100")
+        raise UsageError(f"max_per_host {opts.max_per_host}: must be from 1 to 100", "max_per_host")
+    from .catalog import available_languages
+
+    if opts.lang not in available_languages():
+        raise UsageError(
+            f"lang {opts.lang!r}: not a catalog language (have: "
+            f"{', '.join(available_languages())})",
+            "lang",
+        )
+    parse_resolvers(opts.resolvers)
+    if opts.server is not None:
+        parse_host_port(opts.server, opts.port)
 
 
 def _as_ip(host: str) -> str | None:
@@ -171,20 +189,36 @@ async def probe(
     probe. Server replies, refusals and timeouts are in the result; only bad input
     raises (:class:`smtpdiag.UsageError`).
     """
-    opts = options or ProbeOptions()
-    if kwargs:
-        opts = dataclasses.replace(opts, **kwargs)  # type: ignore[arg-type]
+    opts = _options(options, kwargs)
     check_options(opts)
     addr = address if isinstance(address, Address) else parse_address(address)
     return await _probe(addr, opts)
 
 
+def _options(options: ProbeOptions | None, fields: dict[str, object]) -> ProbeOptions:
+    opts = options or ProbeOptions()
+    known = {f.name for f in dataclasses.fields(ProbeOptions)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise UsageError(
+            f"unknown option {unknown[0]!r}: the options are ProbeOptions' fields "
+            f"({', '.join(sorted(known - {'seed'}))})",
+            unknown[0],
+        )
+    return dataclasses.replace(opts, **fields) if fields else opts  # type: ignore[arg-type]
+
+
 async def probe_many(
-    addresses: Sequence[str | Address], options: ProbeOptions | None = None, concurrency: int = 4
+    addresses: Sequence[str | Address],
+    options: ProbeOptions | None = None,
+    concurrency: int = 4,
+    **kwargs: object,
 ) -> list[ProbeResult]:
     """Probe several addresses, a few at a time; results keep the input order."""
-    opts = options or ProbeOptions()
+    opts = _options(options, kwargs)
     check_options(opts)
+    if not 1 <= concurrency <= 1000:
+        raise UsageError(f"concurrency {concurrency}: must be from 1 to 1000", "concurrency")
     parsed = [a if isinstance(a, Address) else parse_address(a) for a in addresses]
     sem = asyncio.Semaphore(concurrency)
     limits = HostLimits(opts.max_per_host)

@@ -141,7 +141,7 @@ def _deciding_json(result: ProbeResult, lang: str) -> dict[str, Any] | None:
     import dataclasses
 
     from .classify import pattern_info
-    from .explain import card
+    from .explanation import card
 
     cards = []
     pattern = None
@@ -418,7 +418,7 @@ def render_verdict(result: ProbeResult, style: Style = plain, lang: str = "en") 
 def _deciding_card(reply: Reply, ann: Annotation, lang: str, style: Style) -> list[str]:
     """The full catalog card (and any provider advice) for the reply that decided."""
     from .classify import pattern_info
-    from .explain import card
+    from .explanation import card
 
     t = ui(lang)
     cat = catalog.load(lang)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import catalog
 from .classify import Classification, PatternInfo
-from .explain import Card, Comparison, Explanation, MessageExplanation, RecipientExplanation
+from .explanation import Card, Comparison, Explanation, MessageExplanation, RecipientExplanation
 from .model import SCHEMA_VERSION
 from .render import Style, escape, plain, ui
 

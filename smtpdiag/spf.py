@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from .dnstypes import Answer as Answer  # the DNS vocabulary, shared with the DNS edge
 from .dnstypes import Query as Query
+from .errors import RecordError
 
 Result = Literal["pass", "fail", "softfail", "neutral", "none", "temperror", "permerror"]
 QUALIFIERS: dict[str, Result] = {"+": "pass", "-": "fail", "~": "softfail", "?": "neutral"}
@@ -26,13 +27,13 @@ MAX_NAMES = 10  # MX or PTR names looked at per term
 MAX_RECORD_BYTES = 512
 
 
-class SpfError(Exception):
-    """Internal: ends evaluation with temperror or permerror."""
+class SpfError(RecordError):
+    """An SPF record that does not parse (:func:`parse_record`), or what ends an evaluation
+    with temperror or permerror. A :class:`smtpdiag.SmtpdiagError`."""
 
     def __init__(self, result: Result, message: str) -> None:
-        super().__init__(message)
-        self.result = result
-        self.message = message
+        super().__init__(result, message)
+        self.result: Result = result
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from smtpdiag.bounce import (
     parse_dsn_fields,
     parse_message,
 )
-from smtpdiag.explain import explain_message
+from smtpdiag.explanation import explain_message
 from smtpdiag.model import REASONS
 
 from .conftest import FIXTURES, run_cli
@@ -456,7 +456,7 @@ def test_hostile_bodies_end_quickly(body: bytes) -> None:
 
 
 def test_pasted_text_that_never_ends_is_bounded() -> None:
-    from smtpdiag.explain import explain
+    from smtpdiag.explanation import explain
 
     for text in ("550 " + "a." * 20_000, "550 " + "a@b." * 20_000, "550 " + " " * 100_000):
         started = time.monotonic()

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from smtpdiag.classify import classify
-from smtpdiag.explain import explain
+from smtpdiag.explanation import explain
 from smtpdiag.model import REASONS
 
 from .conftest import FIXTURES

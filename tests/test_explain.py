@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from smtpdiag.explain import compare, explain
+from smtpdiag.explanation import compare, explain
 from smtpdiag.reply import extract_reply
 
 from .conftest import FIXTURES, run_cli

@@ -24,7 +24,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent / "smtpdiag"
 
 CORE = {
-    "model", "errors", "reply", "addresses", "catalog", "classify", "diagnose", "explain",
+    "model", "errors", "reply", "addresses", "catalog", "classify", "diagnose", "explanation",
     "bounce", "conversation", "datafiles", "dnstypes", "spf", "dmarc", "dkim", "findings",
     "render", "render_auth", "render_explain", "data",
 }  # fmt: skip

@@ -11,7 +11,7 @@ from smtpdiag.classify import classify
 from smtpdiag.dkim import parse_key
 from smtpdiag.dmarc import parse_record as parse_dmarc
 from smtpdiag.errors import AddressError
-from smtpdiag.explain import explain
+from smtpdiag.explanation import explain
 from smtpdiag.model import REASONS, STAGES
 from smtpdiag.render import escape, plain
 from smtpdiag.reply import extract_reply, make_reply, parse_extensions, parse_wire
@@ -142,7 +142,7 @@ MIMEISH = st.lists(
 @given(st.one_of(MIMEISH.map("".join), ANY))
 def test_message_explainer_never_raises(text: str) -> None:
     from smtpdiag.bounce import KINDS
-    from smtpdiag.explain import explain_message
+    from smtpdiag.explanation import explain_message
 
     result = explain_message(text.encode("utf-8", "surrogateescape"))
     assert result.bounce.kind in KINDS
