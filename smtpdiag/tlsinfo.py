@@ -136,9 +136,20 @@ def _sans(cert: x509.Certificate) -> tuple[str, ...]:
 def _verify(
     leaf: x509.Certificate, intermediates: Sequence[bytes], sans: Sequence[str], cafile: str | None
 ) -> tuple[bool | None, str | None]:
+    import datetime
+
     from cryptography.x509 import DNSName, IPAddress
     from cryptography.x509.verification import PolicyBuilder, VerificationError
 
+    now = datetime.datetime.now(datetime.UTC)
+    not_after = leaf.not_valid_after_utc
+    not_before = leaf.not_valid_before_utc
+    if not_after < now:
+        return False, f"the certificate expired on {not_after:%Y-%m-%d} ({_name(leaf.subject)})"
+    if not_before > now:
+        return False, f"the certificate is not valid before {not_before:%Y-%m-%d}"
+    if leaf.issuer == leaf.subject and not intermediates:
+        return False, f"self-signed certificate ({_name(leaf.subject)}), not issued by a CA"
     store = _system_store(cafile)
     if store is None:
         return None, "no trust store found to verify against"
@@ -173,11 +184,35 @@ def _verify(
         detail = _short(str(exc))
         where = "the system trust store" if cafile is None else cafile
         if "candidates exhausted" in detail or "unable to get" in detail:
-            return False, f"the chain does not lead to a CA in {where} ({detail})"
-        return False, detail
-    except Exception as exc:
-        return False, _short(str(exc))
+            return False, (
+                f"the chain does not lead to a CA in {where} "
+                f"(issuer: {_name(leaf.issuer)}; is an intermediate certificate missing?)"
+            )
+        return False, f"the certificate does not verify: {_readable(detail)}"
+    except Exception as exc:  # a certificate the verifier cannot handle: say so, briefly
+        return False, f"the certificate could not be verified ({type(exc).__name__})"
     return True, None
+
+
+_EXTENSIONS = {
+    "2.5.29.35": "authority key identifier",
+    "2.5.29.14": "subject key identifier",
+    "2.5.29.19": "basic constraints",
+    "2.5.29.15": "key usage",
+    "2.5.29.37": "extended key usage",
+    "2.5.29.17": "subject alternative name",
+}
+
+
+def _readable(detail: str) -> str:
+    """cryptography's verification message without object reprs, extensions by name."""
+    import re
+
+    text = re.sub(r"\s*\(encountered processing <.*$", "", detail)
+    text = re.sub(r"<[^<>]{0,200}>", "", text)
+    for oid, name in _EXTENSIONS.items():
+        text = text.replace(oid, name)
+    return text.removeprefix("validation failed: ").strip() or "validation failed"
 
 
 def _short(text: str) -> str:
