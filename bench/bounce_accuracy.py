@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from smtpdiag.explanation import explain_message
+from smtpdiag.core.explanation import explain_message
 
 
 def labels(directory: Path) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ import tomllib
 from collections import Counter
 from pathlib import Path
 
-from smtpdiag.explanation import explain
+from smtpdiag.core.explanation import explain
 
 
 def main(argv: list[str]) -> int:

@@ -5,13 +5,13 @@ Runs a child interpreter N times (fresh process each time, like the CLI). The ch
 does what `smtpdiag probe --no-catch-all --helo bench.test user@bench.test` does, in
 the CLI's order, timing each step with time.perf_counter:
 
-  import smtpdiag.cli      click + smtpdiag, smtpdiag.model (what --version needs)
+  import smtpdiag.cli      click + smtpdiag, smtpdiag.core.model (what --version needs)
   import asyncio           stdlib asyncio
-  import smtpdiag.dns_io   dnspython (imported even with --server)
-  import smtpdiag.smtp_io  aiosmtplib + ssl + email
+  import smtpdiag.io.dns   dnspython (imported even with --server)
+  import smtpdiag.io.smtp  aiosmtplib + ssl + email
   probe module             the rest (smtpdiag.probe_many's module, imported lazily by
                            the package): diagnose (tomllib), addresses, classify ...
-  import smtpdiag.render
+  import smtpdiag.render.text
   catalog.load()           parse the message catalog (catalog/en.toml), done lazily
                            by the first diagnosis in the real CLI
   session                  asyncio.run(probe_many(...)): DNS (if any) + SMTP up to RCPT
@@ -44,24 +44,24 @@ out = {"interpreter start-up (exec to first line, incl. site)": t - float(sys.ar
 def mark(name):
     global t
     now = T(); out[name] = now - t; t = now
-import smtpdiag.cli; mark("import smtpdiag.cli (click, smtpdiag.model)")
+import smtpdiag.cli; mark("import smtpdiag.cli (click, smtpdiag.core.model)")
 import asyncio; mark("import asyncio")
-import smtpdiag.dns_io; mark("import smtpdiag.dns_io (dnspython)")
-import smtpdiag.smtp_io; mark("import smtpdiag.smtp_io (aiosmtplib, ssl, email)")
+import smtpdiag.io.dns; mark("import smtpdiag.io.dns (dnspython)")
+import smtpdiag.io.smtp; mark("import smtpdiag.io.smtp (aiosmtplib, ssl, email)")
 from smtpdiag import ProbeOptions, probe_many  # lazy: imports the probe module
 mark("import the probe module (diagnose, tomllib, addresses, ...)")
-import smtpdiag.render; mark("import smtpdiag.render")
+import smtpdiag.render.text; mark("import smtpdiag.render.text")
 cfg = json.loads(sys.argv[1])
 opts = ProbeOptions(helo="bench.test", catch_all=cfg["catch_all"], server=cfg["server"],
                     port=cfg["port"], resolvers=tuple(cfg["resolvers"]))
-from smtpdiag import catalog
+from smtpdiag.core import catalog
 # the same call (and so the same functools.cache entry) as the diagnosis makes:
 # load() and load("en") are cached separately
 catalog.load(opts.lang); mark("catalog.load() (parse catalog/en.toml)")
 results = asyncio.run(probe_many([cfg["address"]], opts))
 assert results[0].verdict == "deliverable", results[0].verdict
 mark("session: asyncio.run(probe_many) (DNS + SMTP to RCPT)")
-text = smtpdiag.render.render_text(results[0], smtpdiag.render.plain)
+text = smtpdiag.render.text.render_text(results[0], smtpdiag.render.text.plain)
 mark("render_text()")
 print(json.dumps(out), T(), flush=True)
 """

@@ -17,7 +17,7 @@ import sys
 import threading
 from pathlib import Path
 
-from smtpdiag.fakes.rig import Rig, load_scenario
+from smtpdiag.testing.rig import Rig, load_scenario
 
 HERE = Path(__file__).resolve().parent
 

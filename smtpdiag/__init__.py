@@ -3,7 +3,7 @@
     >>> import asyncio, smtpdiag
     >>> result = asyncio.run(smtpdiag.probe("user@example.com", resolvers=("127.0.0.1:5300",)))
     >>> result.verdict, result.reason
-    >>> smtpdiag.explanation("550 5.1.1 no such user").classification.reason
+    >>> smtpdiag.explain("550 5.1.1 no such user").classification.reason
     'mailbox-unknown'
     >>> smtpdiag.explain_message(open("bounce.eml", "rb").read()).recipients
 
@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .auth import check_auth
-    from .classify import Classification
-    from .errors import AddressError, RecordError, SmtpdiagError, UsageError
-    from .explanation import (
+    from smtpdiag.auth.checks import check_auth
+    from smtpdiag.auth.findings import AuthReport, DnsblResult, Finding, PtrReport
+    from smtpdiag.core.classify import Classification
+    from smtpdiag.core.errors import AddressError, RecordError, SmtpdiagError, UsageError
+    from smtpdiag.core.explanation import (
         Card,
         Comparison,
         Explanation,
@@ -31,8 +32,7 @@ if TYPE_CHECKING:
         explain,
         explain_message,
     )
-    from .findings import AuthReport, DnsblResult, Finding, PtrReport
-    from .model import (
+    from smtpdiag.core.model import (
         Address,
         Annotation,
         Attempt,
@@ -45,8 +45,8 @@ if TYPE_CHECKING:
         Step,
         TlsInfo,
     )
-    from .prober import ProbeOptions, probe, probe_many
-    from .render import to_json
+    from smtpdiag.prober import ProbeOptions, probe, probe_many
+    from smtpdiag.render.text import to_json
 
 __all__ = [
     "Address",
@@ -86,7 +86,7 @@ __all__ = [
 ]
 
 _LAZY = {
-    **dict.fromkeys(("AddressError", "RecordError", "SmtpdiagError", "UsageError"), "errors"),
+    **dict.fromkeys(("AddressError", "RecordError", "SmtpdiagError", "UsageError"), "core.errors"),
     **dict.fromkeys(
         (
             "Card",
@@ -98,11 +98,11 @@ _LAZY = {
             "explain",
             "explain_message",
         ),
-        "explanation",
+        "core.explanation",
     ),
-    **dict.fromkeys(("AuthReport", "DnsblResult", "Finding", "PtrReport"), "findings"),
-    "Classification": "classify",
-    "check_auth": "auth",
+    **dict.fromkeys(("AuthReport", "DnsblResult", "Finding", "PtrReport"), "auth.findings"),
+    "Classification": "core.classify",
+    "check_auth": "auth.checks",
     **dict.fromkeys(
         (
             "Address",
@@ -117,12 +117,12 @@ _LAZY = {
             "Step",
             "TlsInfo",
         ),
-        "model",
+        "core.model",
     ),
     "probe": "prober",
     "probe_many": "prober",
     "ProbeOptions": "prober",
-    "to_json": "render",
+    "to_json": "render.text",
 }
 
 

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import __version__
-from .errors import SmtpdiagError
+from smtpdiag import __version__
+from smtpdiag.core.errors import SmtpdiagError
 
 if TYPE_CHECKING:
-    from .model import ProbeResult
+    from smtpdiag.core.model import ProbeResult
 
 EXIT_OK = 0
 EXIT_UNDELIVERABLE = 1
@@ -54,8 +54,8 @@ def exit_code(results: Sequence[ProbeResult]) -> int:
 
 
 def _echo_usage_json(address: str, message: str) -> None:
-    from .model import SCHEMA_VERSION
-    from .render import dumps
+    from smtpdiag.core.model import SCHEMA_VERSION
+    from smtpdiag.render.text import dumps
 
     doc = {
         "schema": SCHEMA_VERSION,
@@ -94,7 +94,7 @@ def _use_colour(flag: bool | None) -> bool:
 
 def default_language() -> str:
     """SMTPDIAG_LANG, else the locale (LC_ALL, LC_MESSAGES, LANG), else English."""
-    from . import catalog
+    from smtpdiag.core import catalog
 
     available = catalog.available_languages()
     explicit = os.environ.get("SMTPDIAG_LANG", "").strip().lower()
@@ -109,7 +109,7 @@ def default_language() -> str:
 
 
 def _check_lang(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
-    from . import catalog
+    from smtpdiag.core import catalog
 
     lang = (value or default_language()).lower()
     available = catalog.available_languages()
@@ -297,8 +297,8 @@ def probe(
       smtpdiag probe --server mx.example.com:2525 --no-catch-all user@example.com
       smtpdiag probe --resolver 127.0.0.1:5300 --port 2525 user@test.example
     """
-    from .addresses import parse_address
-    from .prober import ProbeOptions, check_options
+    from smtpdiag.core.addresses import parse_address
+    from smtpdiag.prober import ProbeOptions, check_options
 
     families: tuple[int, ...] = (4, 6)
     if ipv4 and not ipv6:
@@ -339,11 +339,11 @@ def probe(
                     _echo_usage_json(address, str(exc))
                 raise
         if server:
-            from .addresses import parse_host_port
+            from smtpdiag.core.addresses import parse_host_port
 
             parse_host_port(server, port)
         if resolvers:
-            from .prober import parse_resolvers
+            from smtpdiag.prober import parse_resolvers
 
             parse_resolvers(resolvers)
     except SmtpdiagError as exc:
@@ -371,7 +371,7 @@ def _as_flags(exc: SmtpdiagError) -> str:
 def _run_probes(parsed: Sequence[Any], opts: Any) -> list[ProbeResult]:
     import asyncio
 
-    from .prober import probe_many
+    from smtpdiag.prober import probe_many
 
     try:
         return asyncio.run(probe_many(parsed, opts))
@@ -384,7 +384,7 @@ def _run_probes(parsed: Sequence[Any], opts: Any) -> list[ProbeResult]:
 
 
 def _print_results(results: Sequence[ProbeResult], fmt: str, colour: bool, lang: str) -> None:
-    from . import render
+    from smtpdiag.render import text as render
 
     if fmt == "json":
         indent = 2 if len(results) == 1 else None
@@ -411,7 +411,7 @@ def demo(fmt: str, color: bool | None, lang: str) -> None:
     STARTTLS, a catch-all server, an implicit MX and a missing domain, each with its
     annotated transcript. Exits 0 when every scenario gives the expected verdict.
     """
-    from .demo import run_demo
+    from smtpdiag.demo import run_demo
 
     sys.exit(run_demo(fmt, _use_colour(color), lang))
 
@@ -446,8 +446,8 @@ def _lenient_name(value: str, what: str, fmt: str = "text", spaces: bool = True)
 def _refuse(message: str, fmt: str) -> None:
     """Bad input: one line on stderr, or with --format json a JSON refusal; exit 2."""
     if fmt == "json":
-        from .model import SCHEMA_VERSION
-        from .render import dumps
+        from smtpdiag.core.model import SCHEMA_VERSION
+        from smtpdiag.render.text import dumps
 
         doc = {
             "schema": SCHEMA_VERSION,
@@ -517,11 +517,11 @@ def auth(
     import asyncio
     import ipaddress
 
-    from . import render
-    from .auth import run_auth
-    from .dns_io import DnsConfig, DnsLookup, make_resolver
-    from .prober import parse_resolvers
-    from .render_auth import auth_dict, render_auth
+    from smtpdiag.auth.checks import run_auth
+    from smtpdiag.io.dns import DnsConfig, DnsLookup, make_resolver
+    from smtpdiag.prober import parse_resolvers
+    from smtpdiag.render import text as render
+    from smtpdiag.render.auth import auth_dict, render_auth
 
     _lenient_name(domain, "DOMAIN", fmt, spaces=False)
     if mail_from:
@@ -555,7 +555,7 @@ def auth(
     if fmt == "json":
         doc = auth_dict(report)
         assert doc is not None
-        from .model import SCHEMA_VERSION
+        from smtpdiag.core.model import SCHEMA_VERSION
 
         click.echo(render.dumps({"schema": SCHEMA_VERSION, **doc}))
     else:
@@ -606,7 +606,7 @@ def _looks_like_message(text: str) -> bool:
 def _names_a_message_file(arg: str) -> bool:
     """``explain bounce.eml``: an existing file (or a name that looks like a saved
     message, so that a typo gets "no such file", not an explanation of the file name)."""
-    from .explanation import code_kind
+    from smtpdiag.core.explanation import code_kind
 
     if arg == "-" or code_kind(arg) or "\n" in arg:
         return False
@@ -615,7 +615,7 @@ def _names_a_message_file(arg: str) -> bool:
 
 def _read_message(path: str) -> tuple[bytes, int]:
     """The first MAX_MESSAGE bytes of FILE (or stdin for -), and the whole size."""
-    from .bounce import MAX_MESSAGE
+    from smtpdiag.core.bounce import MAX_MESSAGE
 
     if path == "-":
         data = sys.stdin.buffer.read(MAX_MESSAGE + 1)
@@ -676,11 +676,11 @@ def explain(
       smtpdiag explain bounce.eml                  (the same: an existing file is read as one)
       pbpaste | smtpdiag explain -                 (a reply, or a whole bounce, from the clipboard)
     """
-    from . import render
-    from .explanation import code_kind
-    from .explanation import explain as run_explain
-    from .render import dumps
-    from .render_explain import explanation_dict, render_explanation
+    from smtpdiag.core.explanation import code_kind
+    from smtpdiag.core.explanation import explain as run_explain
+    from smtpdiag.render import text as render
+    from smtpdiag.render.explain import explanation_dict, render_explanation
+    from smtpdiag.render.text import dumps
 
     if message is None and len(args) == 1 and os.path.isdir(args[0]):
         _fail(f"{args[0]} is a directory: give a message file (.eml) or - for stdin")
@@ -698,7 +698,7 @@ def explain(
         )
     if args == ("-",):
         raw = sys.stdin.buffer.read(MAX_STDIN)
-        from .bounce import decode_bytes
+        from smtpdiag.core.bounce import decode_bytes
 
         text = decode_bytes(raw, None)
         if _looks_like_message(text):
@@ -725,9 +725,9 @@ def explain(
 
 
 def _explain_message(data: bytes, size: int, fmt: str, color: bool | None, lang: str) -> None:
-    from . import render
-    from .explanation import explain_message
-    from .render_explain import message_dict, render_message
+    from smtpdiag.core.explanation import explain_message
+    from smtpdiag.render import text as render
+    from smtpdiag.render.explain import message_dict, render_message
 
     if not data.strip():
         _fail("the message is empty: save the whole bounce (with its headers) and try again")
@@ -758,11 +758,11 @@ def compare(code_a: str, code_b: str, fmt: str, color: bool | None, lang: str) -
       smtpdiag compare 450 550 --lang th
       smtpdiag compare 5.1.1 5.7.1 --format json
     """
-    from . import render
-    from .explanation import card, code_kind
-    from .explanation import compare as run_compare
-    from .render import dumps
-    from .render_explain import comparison_dict, render_comparison
+    from smtpdiag.core.explanation import card, code_kind
+    from smtpdiag.core.explanation import compare as run_compare
+    from smtpdiag.render import text as render
+    from smtpdiag.render.explain import comparison_dict, render_comparison
+    from smtpdiag.render.text import dumps
 
     for code in (code_a, code_b):
         if not code_kind(code):

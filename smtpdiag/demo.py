@@ -9,14 +9,14 @@ from importlib import resources
 
 import click
 
-from . import render
-from .fakes.rig import Rig, load_scenario
-from .model import ProbeResult
-from .prober import ProbeOptions, probe
+from smtpdiag.core.model import ProbeResult
+from smtpdiag.prober import ProbeOptions, probe
+from smtpdiag.render import text as render
+from smtpdiag.testing.rig import Rig, load_scenario
 
 
 def demo_scenario_path() -> str:
-    return str(resources.files("smtpdiag.fakes").joinpath("demo", "demo.toml"))
+    return str(resources.files("smtpdiag.testing").joinpath("demo", "demo.toml"))
 
 
 def run_demo(fmt: str = "text", colour: bool = False, lang: str = "en") -> int:

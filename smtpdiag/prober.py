@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .addresses import normalize_domain, parse_address, parse_host_port
-from .errors import UsageError
-from .model import Address, Attempt, Diagnosis, MxHost, MxPlan, ProbeResult
-from .smtp_io import Recipient, SessionOptions, StartTls, run_session
+from smtpdiag.core.addresses import normalize_domain, parse_address, parse_host_port
+from smtpdiag.core.errors import UsageError
+from smtpdiag.core.model import Address, Attempt, Diagnosis, MxHost, MxPlan, ProbeResult
+from smtpdiag.io.smtp import Recipient, SessionOptions, StartTls, run_session
 
 if TYPE_CHECKING:
-    from .findings import AuthReport, Finding
+    from smtpdiag.auth.findings import AuthReport, Finding
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def check_options(opts: ProbeOptions) -> None:
         raise UsageError("families: give 4, 6 or both (-4 and -6 together leave none)", "families")
     if not 1 <= opts.max_per_host <= 100:
         raise UsageError(f"max_per_host {opts.max_per_host}: must be from 1 to 100", "max_per_host")
-    from .catalog import available_languages
+    from smtpdiag.core.catalog import available_languages
 
     if opts.lang not in available_languages():
         raise UsageError(
@@ -163,12 +163,13 @@ def _warm_up(lang: str, tls: bool) -> None:
 
     def load() -> None:
         try:
-            from . import catalog, classify, render  # noqa: F401
+            from smtpdiag.core import catalog, classify
+            from smtpdiag.render import text  # noqa: F401
 
             classify.classify(250, None, "Ok", "rcpt")
             catalog.load(lang)
             if tls:
-                from . import tlsinfo  # noqa: F401
+                import smtpdiag.io.tls  # noqa: F401
         finally:
             sys.setswitchinterval(interval)
 
@@ -263,7 +264,7 @@ async def _probe(
         plan = MxPlan("server-option", (MxHost(server_ip, None, (server_ip,)),))
     else:
         # dnspython is imported only when DNS is needed (~40 ms of start-up)
-        from .dns_io import DnsConfig, make_resolver, resolve_mx, resolve_server
+        from smtpdiag.io.dns import DnsConfig, make_resolver, resolve_mx, resolve_server
 
         resolver = make_resolver(DnsConfig(parse_resolvers(opts.resolvers), opts.dns_timeout))
         if opts.server is not None:
@@ -297,7 +298,7 @@ async def _probe(
             limits or HostLimits(opts.max_per_host),
             opts.lang,
         )
-    from .diagnose import diagnose
+    from smtpdiag.core.diagnose import diagnose
 
     diagnosis, catch_all, annotated = diagnose(addr, plan, attempts, opts.lang)
     report = finding = None
@@ -369,9 +370,9 @@ async def _auth_for(
     helo: str,
     remaining: float,
 ) -> tuple[AuthReport | None, Finding | None]:
-    from .auth import run_auth
-    from .dns_io import DnsConfig, DnsLookup, make_resolver
-    from .findings import attribute
+    from smtpdiag.auth.checks import run_auth
+    from smtpdiag.auth.findings import attribute
+    from smtpdiag.io.dns import DnsConfig, DnsLookup, make_resolver
 
     try:
         resolver = make_resolver(DnsConfig(parse_resolvers(opts.resolvers), opts.dns_timeout))
@@ -409,7 +410,7 @@ async def _try_hosts(
     limits: HostLimits,
     lang: str = "en",
 ) -> list[Attempt]:
-    from .diagnose import attempt_outcome
+    from smtpdiag.core.diagnose import attempt_outcome
 
     def warm() -> None:  # while the first session waits for its greeting
         _warm_up(lang, session_opts.starttls != "never")

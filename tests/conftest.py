@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from smtpdiag.cli import main
-from smtpdiag.fakes.rig import Rig, load_scenario
+from smtpdiag.testing.rig import Rig, load_scenario
 
 # Safety net: a test that forgets --resolver gets a dead resolver on loopback, never the
 # machine's own (tests must not send traffic off 127.0.0.0/8). Subprocesses inherit it.
@@ -105,7 +105,7 @@ def validate_json_output(doc: Any) -> None:
 def _json_outputs_match_the_schema(monkeypatch: pytest.MonkeyPatch) -> None:
     """Wrap the JSON renderer (the one place every --format json document passes) so that
     each document a test produces in-process is validated as it is printed."""
-    from smtpdiag import render
+    from smtpdiag.render import text as render
 
     original = render.dumps
 

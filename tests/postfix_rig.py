@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from smtpdiag.fakes.certs import make_certificates
+from smtpdiag.testing.certs import make_certificates
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "postfix"
 LISTENERS = (("127.0.0.40", 2525), ("127.0.0.41", 2525))

@@ -21,7 +21,7 @@ import dns.rdtypes.ANY.TXT
 import dns.zone
 import yaml
 
-from smtpdiag.fakes.dns_server import Behaviour
+from smtpdiag.testing.dns_server import Behaviour
 
 SUITE = Path(__file__).resolve().parent / "conformance" / "rfc7208-tests.yml"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from smtpdiag.addresses import parse_address, parse_host_port
-from smtpdiag.errors import AddressError
+from smtpdiag.core.addresses import parse_address, parse_host_port
+from smtpdiag.core.errors import AddressError
 
 
 @pytest.mark.parametrize(

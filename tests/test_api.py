@@ -9,7 +9,7 @@ import time
 import pytest
 
 import smtpdiag
-from smtpdiag.spf import parse_record
+from smtpdiag.auth.spf import parse_record
 
 
 def test_everything_in_all_resolves() -> None:
@@ -20,7 +20,7 @@ def test_everything_in_all_resolves() -> None:
 
 
 def test_explain_is_the_function_even_after_its_module_is_imported() -> None:
-    import smtpdiag.explanation
+    import smtpdiag.core.explanation
 
     assert smtpdiag.explain("550 5.1.1 no such user").classification.reason == "mailbox-unknown"
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from smtpdiag.auth import AuthReport, Finding, PtrReport, attribute
-from smtpdiag.dkim import parse_key
-from smtpdiag.dmarc import parse_record, walk_targets
-from smtpdiag.fakes.rig import Rig, load_scenario
+from smtpdiag.auth.checks import AuthReport, Finding, PtrReport, attribute
+from smtpdiag.auth.dkim import parse_key
+from smtpdiag.auth.dmarc import parse_record, walk_targets
+from smtpdiag.testing.rig import Rig, load_scenario
 
 from .conftest import FIXTURES, run_cli
 

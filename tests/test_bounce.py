@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from smtpdiag.bounce import (
+from smtpdiag.core.bounce import (
     clean_address,
     decode_bytes,
     html_to_text,
@@ -20,8 +20,8 @@ from smtpdiag.bounce import (
     parse_dsn_fields,
     parse_message,
 )
-from smtpdiag.explanation import explain_message
-from smtpdiag.model import REASONS
+from smtpdiag.core.explanation import explain_message
+from smtpdiag.core.model import REASONS
 
 from .conftest import FIXTURES, run_cli
 
@@ -423,7 +423,7 @@ def test_title_follows_the_classification() -> None:
         ).output
     )
     assert doc["reason"] == "auth-failed"
-    from smtpdiag.classify import classify, describe
+    from smtpdiag.core.classify import classify, describe
 
     cls = classify(550, "5.7.23", "5.7.23 SPF validation failed", "mail")
     assert describe(550, "5.7.23", cls, "en")[0] == "5.7.23 SPF Validation Failed"
@@ -456,7 +456,7 @@ def test_hostile_bodies_end_quickly(body: bytes) -> None:
 
 
 def test_pasted_text_that_never_ends_is_bounded() -> None:
-    from smtpdiag.explanation import explain
+    from smtpdiag.core.explanation import explain
 
     for text in ("550 " + "a." * 20_000, "550 " + "a@b." * 20_000, "550 " + " " * 100_000):
         started = time.monotonic()

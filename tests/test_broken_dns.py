@@ -11,7 +11,7 @@ import dns.name
 import dns.zone
 import pytest
 
-from smtpdiag.fakes.dns_server import Behaviour, ThreadedFakeDNS
+from smtpdiag.testing.dns_server import Behaviour, ThreadedFakeDNS
 
 from .conftest import run_cli
 

@@ -7,9 +7,9 @@ import string
 
 import pytest
 
-from smtpdiag import catalog
-from smtpdiag.catalog import ENTRY_FIELDS
-from smtpdiag.model import REASONS
+from smtpdiag.core import catalog
+from smtpdiag.core.catalog import ENTRY_FIELDS
+from smtpdiag.core.model import REASONS
 
 BASIC = [
     211,

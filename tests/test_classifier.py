@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from smtpdiag.classify import classify
-from smtpdiag.explanation import explain
-from smtpdiag.model import REASONS
+from smtpdiag.core.classify import classify
+from smtpdiag.core.explanation import explain
+from smtpdiag.core.model import REASONS
 
 from .conftest import FIXTURES
 

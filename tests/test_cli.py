@@ -146,7 +146,7 @@ def test_the_json_schema_names_every_reason_stage_and_error_kind() -> None:
     import json
     from importlib import resources
 
-    from smtpdiag.model import ERROR_KINDS, REASONS, STAGES, VERDICTS
+    from smtpdiag.core.model import ERROR_KINDS, REASONS, STAGES, VERDICTS
 
     schema = json.loads((resources.files("smtpdiag") / "schema" / "2.json").read_text())
     defs = schema["$defs"]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from smtpdiag.conversation import (
+from smtpdiag.core.conversation import (
     Close,
     Command,
     Connect,
@@ -25,7 +25,7 @@ from smtpdiag.conversation import (
     Unsolicited,
     UpgradeTls,
 )
-from smtpdiag.reply import make_reply, parse_wire
+from smtpdiag.core.reply import make_reply, parse_wire
 
 EHLO_PIPE = "250-mx.test\n250-PIPELINING\n250-STARTTLS\n250 SMTPUTF8"
 EHLO_PLAIN = "250-mx.test\n250 8BITMIME"
@@ -373,8 +373,8 @@ def test_bad_plans_are_refused() -> None:
 
 
 def test_every_error_kind_stands_for_a_reason() -> None:
-    from smtpdiag.diagnose import error_reason
-    from smtpdiag.model import ERROR_KINDS, REASONS
+    from smtpdiag.core.diagnose import error_reason
+    from smtpdiag.core.model import ERROR_KINDS, REASONS
 
     assert {error_reason(k) for k in ERROR_KINDS} <= set(REASONS)
     assert error_reason("server-closed") == "server-error"  # once silently "unknown"

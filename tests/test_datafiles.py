@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from smtpdiag import datafiles
+from smtpdiag.core import datafiles
 
 SOURCES = datafiles.sources()
 
@@ -28,7 +28,7 @@ def test_every_data_file_loads_the_same_from_the_cache(
     import tomllib
 
     monkeypatch.setenv("SMTPDIAG_CACHE_DIR", str(tmp_path))
-    package = f"smtpdiag.{source.parent.name}"
+    package = f"smtpdiag.core.{source.parent.name}"
     first = datafiles.load(package, source.stem)  # parses, writes the cache
     assert list(tmp_path.glob(f"{package}.{source.stem}-*.marshal"))
     again = datafiles.load(package, source.stem)  # from the cache
@@ -88,7 +88,7 @@ def test_required_literals(pattern: str, expected: list[str] | None) -> None:
 def test_required_literals_never_claim_too_much() -> None:
     """Every text a branch matches contains one of the branch's literals (checked on the
     corpus, for every rule and provider pattern)."""
-    from smtpdiag.classify import _rules
+    from smtpdiag.core.classify import _rules
 
     from .test_classifier import CORPUS
 
@@ -107,7 +107,7 @@ def test_required_literals_never_claim_too_much() -> None:
 def test_prefilter_never_hides_a_match() -> None:
     """Every corpus text that a rule's whole regex matches is matched by the branches its
     prefilter lets through, and every branch split keeps the regex's meaning."""
-    from smtpdiag.classify import _rules
+    from smtpdiag.core.classify import _rules
 
     from .test_classifier import CORPUS
 

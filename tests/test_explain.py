@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from smtpdiag.explanation import compare, explain
-from smtpdiag.reply import extract_reply
+from smtpdiag.core.explanation import compare, explain
+from smtpdiag.core.reply import extract_reply
 
 from .conftest import FIXTURES, run_cli
 
@@ -153,7 +153,7 @@ def test_stage_changes_the_reason() -> None:
 
 
 def test_every_registry_code_explains_in_both_languages() -> None:
-    from smtpdiag import catalog
+    from smtpdiag.core import catalog
 
     for lang in ("en", "th"):
         for key in catalog.load("en").enhanced_keys():

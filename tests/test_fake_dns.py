@@ -1,4 +1,4 @@
-"""Tests for the fake authoritative DNS server (smtpdiag.fakes.dns_server)."""
+"""Tests for the fake authoritative DNS server (smtpdiag.testing.dns_server)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import dns.rdatatype
 import dns.resolver
 import pytest
 
-from smtpdiag.fakes.dns_server import (
+from smtpdiag.testing.dns_server import (
     Behaviour,
     FakeDNSServer,
     ThreadedFakeDNS,

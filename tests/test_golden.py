@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from smtpdiag.fakes.rig import Rig
+from smtpdiag.testing.rig import Rig
 
 from .conftest import FIXTURES, base_args, run_cli
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from smtpdiag.fakes.hostile import BEHAVIOURS, HostileServers
+from smtpdiag.testing.hostile import BEHAVIOURS, HostileServers
 
 from .conftest import validate_json_output
 

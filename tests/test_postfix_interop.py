@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from smtpdiag.fakes.dns_server import ThreadedFakeDNS
+from smtpdiag.testing.dns_server import ThreadedFakeDNS
 
 from .conftest import FIXTURES, run_cli
 from .postfix_rig import PostfixInstance, postfix_binary

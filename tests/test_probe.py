@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from smtpdiag import ProbeOptions, probe
-from smtpdiag.fakes.rig import Rig
+from smtpdiag.testing.rig import Rig
 
 from .conftest import base_args, probe_json, run_cli
 

@@ -6,16 +6,16 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smtpdiag.addresses import parse_address
-from smtpdiag.classify import classify
-from smtpdiag.dkim import parse_key
-from smtpdiag.dmarc import parse_record as parse_dmarc
-from smtpdiag.errors import AddressError
-from smtpdiag.explanation import explain
-from smtpdiag.model import REASONS, STAGES
-from smtpdiag.render import escape, plain
-from smtpdiag.reply import extract_reply, make_reply, parse_extensions, parse_wire
-from smtpdiag.spf import SpfError, parse_record
+from smtpdiag.auth.dkim import parse_key
+from smtpdiag.auth.dmarc import parse_record as parse_dmarc
+from smtpdiag.auth.spf import SpfError, parse_record
+from smtpdiag.core.addresses import parse_address
+from smtpdiag.core.classify import classify
+from smtpdiag.core.errors import AddressError
+from smtpdiag.core.explanation import explain
+from smtpdiag.core.model import REASONS, STAGES
+from smtpdiag.core.reply import extract_reply, make_reply, parse_extensions, parse_wire
+from smtpdiag.render.text import escape, plain
 
 QUICK = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SMTPISH = st.text(
@@ -141,8 +141,8 @@ MIMEISH = st.lists(
 @QUICK
 @given(st.one_of(MIMEISH.map("".join), ANY))
 def test_message_explainer_never_raises(text: str) -> None:
-    from smtpdiag.bounce import KINDS
-    from smtpdiag.explanation import explain_message
+    from smtpdiag.core.bounce import KINDS
+    from smtpdiag.core.explanation import explain_message
 
     result = explain_message(text.encode("utf-8", "surrogateescape"))
     assert result.bounce.kind in KINDS

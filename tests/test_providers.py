@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 
-from smtpdiag.classify import pattern_info
-from smtpdiag.datafiles import load
-from smtpdiag.model import REASONS
+from smtpdiag.core.classify import pattern_info
+from smtpdiag.core.datafiles import load
+from smtpdiag.core.model import REASONS
 
-PATTERNS = load("smtpdiag.data", "providers")["pattern"]
-RULES = load("smtpdiag.data", "rules")
+PATTERNS = load("smtpdiag.core.data", "providers")["pattern"]
+RULES = load("smtpdiag.core.data", "rules")
 THAI = re.compile("[\u0e00-\u0e7f]")
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from smtpdiag.model import Reply
-from smtpdiag.reply import find_enhanced, make_reply, parse_extensions, parse_wire
+from smtpdiag.core.model import Reply
+from smtpdiag.core.reply import find_enhanced, make_reply, parse_extensions, parse_wire
 
 
 @pytest.mark.parametrize(

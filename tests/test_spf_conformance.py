@@ -14,9 +14,9 @@ from typing import Any
 import dns.name
 import pytest
 
-from smtpdiag.dns_io import DnsConfig, DnsLookup, make_resolver
-from smtpdiag.fakes.dns_server import ThreadedFakeDNS
-from smtpdiag.spf import check_host, identity
+from smtpdiag.auth.spf import check_host, identity
+from smtpdiag.io.dns import DnsConfig, DnsLookup, make_resolver
+from smtpdiag.testing.dns_server import ThreadedFakeDNS
 
 from .spf_suite import SUITE, build_zone, load_suite
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from smtpdiag.tlsinfo import tls_info
+from smtpdiag.io.tls import tls_info
 
 
 def der(days_from: int, days_to: int, issuer: str = "mx.test") -> bytes:

@@ -12,8 +12,16 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from . import catalog
-from .model import SCHEMA_VERSION, Annotation, Attempt, ProbeResult, Reply, Step, TlsInfo
+from smtpdiag.core import catalog
+from smtpdiag.core.model import (
+    SCHEMA_VERSION,
+    Annotation,
+    Attempt,
+    ProbeResult,
+    Reply,
+    Step,
+    TlsInfo,
+)
 
 
 def ui(lang: str) -> dict[str, str]:
@@ -140,8 +148,8 @@ def _deciding_json(result: ProbeResult, lang: str) -> dict[str, Any] | None:
         return None
     import dataclasses
 
-    from .classify import pattern_info
-    from .explanation import card
+    from smtpdiag.core.classify import pattern_info
+    from smtpdiag.core.explanation import card
 
     cards = []
     pattern = None
@@ -158,7 +166,7 @@ def _deciding_json(result: ProbeResult, lang: str) -> dict[str, Any] | None:
 def _auth_json(result: ProbeResult) -> dict[str, Any] | None:
     if result.auth is None:
         return None
-    from .render_auth import auth_dict
+    from smtpdiag.render.auth import auth_dict
 
     return auth_dict(result.auth, result.finding)
 
@@ -402,7 +410,7 @@ def render_verdict(result: ProbeResult, style: Style = plain, lang: str = "en") 
         if not deciding.reply.is_positive:
             out.extend(_deciding_card(deciding.reply, ann, lang, style))
     if result.auth is not None:
-        from .render_auth import auth_summary, render_auth
+        from smtpdiag.render.auth import auth_summary, render_auth
 
         if result.finding is not None or dict(result.options).get("auth") == "always":
             out.append("")
@@ -417,8 +425,8 @@ def render_verdict(result: ProbeResult, style: Style = plain, lang: str = "en") 
 
 def _deciding_card(reply: Reply, ann: Annotation, lang: str, style: Style) -> list[str]:
     """The full catalog card (and any provider advice) for the reply that decided."""
-    from .classify import pattern_info
-    from .explanation import card
+    from smtpdiag.core.classify import pattern_info
+    from smtpdiag.core.explanation import card
 
     t = ui(lang)
     cat = catalog.load(lang)

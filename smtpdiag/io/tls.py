@@ -17,7 +17,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-from .model import TlsInfo
+from smtpdiag.core.model import TlsInfo
 
 _ENCODING_DER = 2  # _ssl.ENCODING_DER; the ssl module does not re-export it
 

@@ -1,8 +1,8 @@
 """Why was I rejected? SPF, DMARC, DKIM, reverse DNS and blocklists for one sender and
 one sending IP, run concurrently over one DNS cache, and tied to a rejection.
 
-The evaluation logic lives in :mod:`smtpdiag.spf`, :mod:`smtpdiag.dmarc` and
-:mod:`smtpdiag.dkim` (pure, over an injected query function); this module runs them and
+The evaluation logic lives in :mod:`smtpdiag.auth.spf`, :mod:`smtpdiag.auth.dmarc` and
+:mod:`smtpdiag.auth.dkim` (pure, over an injected query function); this module runs them and
 holds the report. :func:`attribute` (pure) says which finding explains a rejection.
 """
 
@@ -12,10 +12,10 @@ import asyncio
 import ipaddress
 from collections.abc import Sequence
 
-from . import dkim, dmarc, spf
-from .datafiles import load as load_data
-from .findings import AuthReport, DnsblResult, Finding, PtrReport, attribute
-from .spf import Query, SpfResult
+from smtpdiag.auth import dkim, dmarc, spf
+from smtpdiag.auth.findings import AuthReport, DnsblResult, Finding, PtrReport, attribute
+from smtpdiag.auth.spf import Query, SpfResult
+from smtpdiag.core.datafiles import load as load_data
 
 __all__ = [
     "AuthReport", "DnsblResult", "Finding", "PtrReport", "attribute", "check_auth", "run_auth",
@@ -26,11 +26,11 @@ _PLACEHOLDER_IP = "192.0.2.255"
 
 
 def default_dnsbls() -> tuple[str, ...]:
-    return tuple(str(item["zone"]) for item in load_data("smtpdiag.data", "dnsbl")["list"])
+    return tuple(str(item["zone"]) for item in load_data("smtpdiag.core.data", "dnsbl")["list"])
 
 
 def _dnsbl_info(zone: str) -> dict[str, object]:
-    for item in load_data("smtpdiag.data", "dnsbl")["list"]:
+    for item in load_data("smtpdiag.core.data", "dnsbl")["list"]:
         if str(item["zone"]).lower() == zone.lower():
             return dict(item)
     return {}
@@ -209,9 +209,9 @@ async def check_auth(
     Every argument is checked before any DNS query (:class:`smtpdiag.UsageError`, naming
     the argument); DNS failures are data in the report, never exceptions.
     """
-    from .dns_io import DnsConfig, DnsLookup, make_resolver
-    from .errors import UsageError
-    from .prober import parse_resolvers
+    from smtpdiag.core.errors import UsageError
+    from smtpdiag.io.dns import DnsConfig, DnsLookup, make_resolver
+    from smtpdiag.prober import parse_resolvers
 
     for name, value in (("domain", domain), ("mail_from", mail_from or ""), ("helo", helo)):
         if any(c in "\r\n\0" for c in value) or len(value) > 1024:

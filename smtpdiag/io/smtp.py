@@ -1,10 +1,10 @@
-"""SMTP edge: runs one :class:`~smtpdiag.conversation.Conversation` over a real connection.
+"""SMTP edge: runs one :class:`~smtpdiag.core.conversation.Conversation` over a real connection.
 
 Every decision is the conversation's; this module only connects, writes the commands it
 asks for (one flight at a time: several commands at once when it pipelines), reads the
-replies with the pure :class:`~smtpdiag.reply.ReplyReader`, does the TLS handshake, and
+replies with the pure :class:`~smtpdiag.core.reply.ReplyReader`, does the TLS handshake, and
 times it all. Replies, refusals, timeouts and dropped connections are fed back as events
-and end up as :class:`~smtpdiag.model.Step` records; nothing escapes as an exception.
+and end up as :class:`~smtpdiag.core.model.Step` records; nothing escapes as an exception.
 
 Why not aiosmtplib's protocol for the session: it drops bytes that arrive while no read is
 waiting and never parses a second reply that is already buffered, so pipelined replies
@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .conversation import (
+from smtpdiag.core.conversation import (
     Close,
     Command,
     Connect,
@@ -38,8 +38,8 @@ from .conversation import (
     Unsolicited,
     UpgradeTls,
 )
-from .model import Attempt, Reply, TlsInfo
-from .reply import BadReply, ReplyReader
+from smtpdiag.core.model import Attempt, Reply, TlsInfo
+from smtpdiag.core.reply import BadReply, ReplyReader
 
 __all__ = ["Recipient", "SessionOptions", "StartTls", "run_session"]
 
@@ -327,7 +327,7 @@ def peer_chain(ssl_object: Any) -> list[bytes]:
 def _tls_facts(
     version: str | None, cipher: Any, chain: list[bytes], host: str, ca_file: str | None
 ) -> TlsInfo:
-    from .tlsinfo import tls_info
+    from smtpdiag.io.tls import tls_info
 
     with warnings.catch_warnings():  # odd certificates make cryptography warn
         warnings.simplefilter("ignore")

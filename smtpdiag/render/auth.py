@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .findings import AuthReport, Finding
-from .render import Style, escape, plain
-from .spf import SpfResult
+from smtpdiag.auth.findings import AuthReport, Finding
+from smtpdiag.auth.spf import SpfResult
+from smtpdiag.render.text import Style, escape, plain
 
 
 def spf_dict(s: SpfResult | None, evaluated: bool) -> dict[str, Any] | None:
@@ -71,7 +71,7 @@ def auth_dict(report: AuthReport | None, finding: Finding | None = None) -> dict
 
 
 def _t(lang: str) -> dict[str, str]:
-    from . import catalog
+    from smtpdiag.core import catalog
 
     base = catalog.load("en").data.get("auth", {})
     own = catalog.load(lang).data.get("auth", {}) if lang != "en" else {}

@@ -7,7 +7,7 @@ Zones are ordinary zone files named ``<origin>.zone`` in one directory; an optio
     servfail = ["broken.example."]   # rcode SERVFAIL
     truncate_udp_over = 512          # bigger UDP answers get TC=1 (client retries over TCP)
 
-Run it by hand with ``python -m smtpdiag.fakes.dns_server DIRECTORY --port 5300``.
+Run it by hand with ``python -m smtpdiag.testing.dns_server DIRECTORY --port 5300``.
 """
 
 from __future__ import annotations

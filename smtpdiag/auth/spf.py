@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import quote
 
-from .dnstypes import Answer as Answer  # the DNS vocabulary, shared with the DNS edge
-from .dnstypes import Query as Query
-from .errors import RecordError
+from smtpdiag.core.dnstypes import Answer as Answer  # the DNS vocabulary, shared with the DNS edge
+from smtpdiag.core.dnstypes import Query as Query
+from smtpdiag.core.errors import RecordError
 
 Result = Literal["pass", "fail", "softfail", "neutral", "none", "temperror", "permerror"]
 QUALIFIERS: dict[str, Result] = {"+": "pass", "-": "fail", "~": "softfail", "?": "neutral"}

@@ -1,6 +1,6 @@
 """The auth report and what explains a rejection: data types and pure logic.
 
-:mod:`smtpdiag.auth` runs the checks (over DNS) and fills an :class:`AuthReport`; this
+:mod:`smtpdiag.auth.checks` runs the checks (over DNS) and fills an :class:`AuthReport`; this
 module holds the report's types and :func:`attribute`, which says which finding explains a
 refused reply. No I/O here, so the core (model, renderers) can name these types.
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import dkim, dmarc
-from .model import Reason
-from .spf import SpfResult
+from smtpdiag.auth import dkim, dmarc
+from smtpdiag.auth.spf import SpfResult
+from smtpdiag.core.model import Reason
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ Scenario files are TOML::
 
     zones = "zones"              # directory of <origin>.zone files, relative to the file
 
-    [[server]]                   # one fake MX (see smtpdiag.fakes.mx.MxConfig)
+    [[server]]                   # one fake MX (see smtpdiag.testing.mx.MxConfig)
     address = "127.0.0.2"
     hostname = "mx1.example.test"
     starttls = true
@@ -34,8 +34,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Self
 
-from .dns_server import FakeDNSServer, load_directory
-from .mx import MxConfig, ServerLog, start_mx
+from smtpdiag.testing.dns_server import FakeDNSServer, load_directory
+from smtpdiag.testing.mx import MxConfig, ServerLog, start_mx
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ class Rig:
         self.dns_port = self.dns.address[1]
         tls = None
         if any(s.starttls for s in self.scenario.servers):
-            from .certs import make_certificates, server_context
+            from smtpdiag.testing.certs import make_certificates, server_context
 
             names = sorted({s.hostname for s in self.scenario.servers})
             ca, cert, key = make_certificates(Path(self._tmp.name), names)

@@ -21,7 +21,7 @@ from email.message import EmailMessage, Message
 from html.parser import HTMLParser
 from typing import Any
 
-from .datafiles import load as load_data
+from smtpdiag.core.datafiles import load as load_data
 
 #: At most this much of a message is parsed: a bounce's report comes before the returned
 #: original, so a cut copy still holds everything that matters.
@@ -138,7 +138,7 @@ def _any(patterns: list[str]) -> re.Pattern[str]:
 
 @functools.cache
 def _layout() -> _Layout:
-    data = load_data("smtpdiag.data", "bounce")
+    data = load_data("smtpdiag.core.data", "bounce")
     return _Layout(
         original_markers=_any(data["original_markers"]),
         forward_markers=_any(data["forward_markers"]),

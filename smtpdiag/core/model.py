@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from .findings import AuthReport, Finding
+    from smtpdiag.auth.findings import AuthReport, Finding
 
 SCHEMA_VERSION = 2
 
@@ -81,7 +81,7 @@ ERROR_KINDS: tuple[ErrorKind, ...] = typing.get_args(ErrorKind)
 def as_reason(value: str) -> Reason:
     """``value`` as a :data:`Reason`; a value outside the list (a data-file typo) raises."""
     if value not in REASONS:
-        raise ValueError(f"{value!r} is not a reason (see smtpdiag.model.REASONS)")
+        raise ValueError(f"{value!r} is not a reason (see smtpdiag.core.model.REASONS)")
     return value
 
 

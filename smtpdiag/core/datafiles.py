@@ -10,7 +10,7 @@ prefilter (each rule branch's required literals) is derived from the patterns by
 :func:`required_literals` and cached the same way.
 
 Cache directory: ``$SMTPDIAG_CACHE_DIR``, else ``$XDG_CACHE_HOME/smtpdiag``, else
-``~/.cache/smtpdiag``. ``python -m smtpdiag.datafiles`` fills it (and checks every file).
+``~/.cache/smtpdiag``. ``python -m smtpdiag.core.datafiles`` fills it (and checks every file).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 #: packages whose ``*.toml`` files are data
-PACKAGES = ("smtpdiag.catalog", "smtpdiag.data")
+PACKAGES = ("smtpdiag.core.catalog", "smtpdiag.core.data")
 #: bump when the cached form changes
 _CACHE_FORMAT = "2"
 
@@ -84,9 +84,9 @@ def load(package: str, stem: str) -> dict[str, Any]:
 def load_prefilter() -> Prefilter:
     """The classifier prefilter: regex source -> [(branch, required literals), ...]."""
     raw = (
-        _source("smtpdiag.data", "providers").read_bytes()
+        _source("smtpdiag.core.data", "providers").read_bytes()
         + b"\0"
-        + (_source("smtpdiag.data", "rules").read_bytes())
+        + (_source("smtpdiag.core.data", "rules").read_bytes())
     )
     built: Prefilter = _cached("prefilter", raw, _prefilter)
     return {k: [(b, lits) for b, lits in v] for k, v in built.items()}
@@ -95,7 +95,7 @@ def load_prefilter() -> Prefilter:
 def _prefilter() -> Prefilter:
     patterns: Prefilter = {}
     for stem, key in (("providers", "pattern"), ("rules", "text")):
-        for rule in load("smtpdiag.data", stem).get(key, []):
+        for rule in load("smtpdiag.core.data", stem).get(key, []):
             patterns[str(rule["match"])] = prefilter_entry(str(rule["match"]))
     return patterns
 
@@ -253,7 +253,7 @@ def build() -> int:
     """Parse every data file and derive the prefilter, filling the cache; returns how many
     files were read. Raises on a file that does not parse."""
     for source in sources():
-        load(f"smtpdiag.{source.parent.name}", source.stem)
+        load(f"smtpdiag.core.{source.parent.name}", source.stem)
     load_prefilter()
     return len(sources())
 

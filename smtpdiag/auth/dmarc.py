@@ -1,7 +1,7 @@
 """DMARC: record discovery (RFC 9989 DNS tree walk, compared with the RFC 7489 public-suffix
 method), tag parsing and validation, the policy in force, and report-destination checks.
 
-Pure logic over an injected async ``Query`` (see :mod:`smtpdiag.spf`).
+Pure logic over an injected async ``Query`` (see :mod:`smtpdiag.auth.spf`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .dnstypes import Answer, Query
+from smtpdiag.core.dnstypes import Answer, Query
 
 POLICIES = ("none", "quarantine", "reject")
 KNOWN_TAGS = (

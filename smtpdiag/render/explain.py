@@ -5,14 +5,20 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from . import catalog
-from .classify import Classification, PatternInfo
-from .explanation import Card, Comparison, Explanation, MessageExplanation, RecipientExplanation
-from .model import SCHEMA_VERSION
-from .render import Style, escape, plain, ui
+from smtpdiag.core import catalog
+from smtpdiag.core.classify import Classification, PatternInfo
+from smtpdiag.core.explanation import (
+    Card,
+    Comparison,
+    Explanation,
+    MessageExplanation,
+    RecipientExplanation,
+)
+from smtpdiag.core.model import SCHEMA_VERSION
+from smtpdiag.render.text import Style, escape, plain, ui
 
 if TYPE_CHECKING:
-    from .bounce import AuthVerdict
+    from smtpdiag.core.bounce import AuthVerdict
 
 
 def card_dict(c: Card) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The SMTP conversation as a pure state machine (sans-IO, after h11).
 
 :class:`Conversation` owns every decision of a probe session and does no I/O. The I/O edge
-(:mod:`smtpdiag.smtp_io`) asks it what to do next (:meth:`Conversation.next_action`),
+(:mod:`smtpdiag.io.smtp`) asks it what to do next (:meth:`Conversation.next_action`),
 does it, and feeds back what happened (:meth:`Conversation.receive`):
 
     conv = Conversation(plan)
@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .model import ErrorKind, RecipientResult, Reply, Stage, Step, TlsInfo
-from .reply import parse_extensions
+from smtpdiag.core.model import ErrorKind, RecipientResult, Reply, Stage, Step, TlsInfo
+from smtpdiag.core.reply import parse_extensions
 
 StartTls = Literal["auto", "require", "never"]
 

@@ -8,9 +8,9 @@ import functools
 from collections.abc import Sequence
 from typing import assert_never
 
-from .classify import classify, describe
-from .datafiles import load as load_data
-from .model import (
+from smtpdiag.core.classify import classify, describe
+from smtpdiag.core.datafiles import load as load_data
+from smtpdiag.core.model import (
     Address,
     Annotation,
     Attempt,
@@ -43,7 +43,7 @@ def error_reason(kind: ErrorKind | None) -> Reason:
 
 @functools.cache
 def _summaries() -> dict[str, dict[str, str]]:
-    data = load_data("smtpdiag.data", "summaries")
+    data = load_data("smtpdiag.core.data", "summaries")
     return {lang: {k: str(v) for k, v in table.items()} for lang, table in data.items()}
 
 

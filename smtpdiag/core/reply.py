@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .model import Reply
+from smtpdiag.core.model import Reply
 
 #: RFC 3463 status code at the start of a reply line: class.subject.detail
 _ENHANCED = re.compile(r"^#?([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$|[^\w.])")

@@ -19,11 +19,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from . import catalog
-from .datafiles import load as load_data
-from .datafiles import load_prefilter
-from .model import Reason, as_reason
-from .reply import detect_stage, find_enhanced, find_trailing_enhanced
+from smtpdiag.core import catalog
+from smtpdiag.core.datafiles import load as load_data
+from smtpdiag.core.datafiles import load_prefilter
+from smtpdiag.core.model import Reason, as_reason
+from smtpdiag.core.reply import detect_stage, find_enhanced, find_trailing_enhanced
 
 MAX_TEXT = 20_000
 
@@ -117,9 +117,9 @@ def _compile(
 
 @functools.cache
 def _rules() -> _Rules:
-    generic = load_data("smtpdiag.data", "rules")
+    generic = load_data("smtpdiag.core.data", "rules")
     try:
-        providers = load_data("smtpdiag.data", "providers").get("pattern", [])
+        providers = load_data("smtpdiag.core.data", "providers").get("pattern", [])
     except FileNotFoundError:
         providers = []
     try:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from .errors import AddressError
-from .model import Address
+from smtpdiag.core.errors import AddressError
+from smtpdiag.core.model import Address
 
 MAX_LOCAL_OCTETS = 64
 MAX_DOMAIN_OCTETS = 253

@@ -9,7 +9,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-from .dnstypes import Query
+from smtpdiag.core.dnstypes import Query
 
 #: Selectors tried when none is given: those of common providers and mail software.
 COMMON_SELECTORS = (

@@ -9,8 +9,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import catalog
-from .classify import (
+from smtpdiag.core import catalog
+from smtpdiag.core.classify import (
     Classification,
     PatternInfo,
     classify,
@@ -18,10 +18,10 @@ from .classify import (
     describe,
     pattern_info,
 )
-from .reply import extract_reply, find_trailing_enhanced
+from smtpdiag.core.reply import extract_reply, find_trailing_enhanced
 
 if TYPE_CHECKING:
-    from .bounce import AuthVerdict, ParsedBounce, Recipient
+    from smtpdiag.core.bounce import AuthVerdict, ParsedBounce, Recipient
 
 MAX_CONTEXT = 20_000
 _BASIC = re.compile(r"^[2345]\d\d$")
@@ -270,9 +270,11 @@ class MessageExplanation:
 
 @functools.cache
 def _expired_when() -> frozenset[str]:
-    from .datafiles import load as load_data
+    from smtpdiag.core.datafiles import load as load_data
 
-    return frozenset(str(r) for r in load_data("smtpdiag.data", "rules").get("expired_when", []))
+    return frozenset(
+        str(r) for r in load_data("smtpdiag.core.data", "rules").get("expired_when", [])
+    )
 
 
 def _flat(text: str) -> str:
@@ -294,8 +296,8 @@ def _classify_recipient(
     Diagnostic-Code, then the report's paragraph about the recipient, then the rest of the
     report without its bounce boilerplate and without the other recipients' paragraphs);
     when none does, the first source's best guess stands."""
-    from .bounce import strip_boilerplate
-    from .reply import detect_stage
+    from smtpdiag.core.bounce import strip_boilerplate
+    from smtpdiag.core.reply import detect_stage
 
     stage = detect_stage(r.text) or (detect_stage(r.diagnostic) if r.diagnostic else None)
     sources = [s for s in (r.diagnostic, r.text) if s and s.strip()]
@@ -370,7 +372,7 @@ def explain_message(
 ) -> MessageExplanation:
     """Explain a whole bounce message (an RFC 3464 DSN, a plain-text or HTML bounce, an SES
     notification): every recipient it reports, each with its reason. Never raises."""
-    from .bounce import parse_message
+    from smtpdiag.core.bounce import parse_message
 
     parsed = parse_message(data, size)
     auth: tuple[AuthVerdict, ...] = ()
@@ -380,7 +382,7 @@ def explain_message(
             for v in parsed.original.auth
             if v.method in _AUTH_METHODS and v.result in _AUTH_FAILING
         )
-    from .bounce import without_others
+    from smtpdiag.core.bounce import without_others
 
     paragraphs = {r.address.lower(): r.text for r in parsed.recipients}
     recipients = tuple(

@@ -106,6 +106,6 @@ def _load(language: str) -> Catalog:
         raise ValueError(
             f"no catalog for language {language!r}; available: {', '.join(available_languages())}"
         )
-    from ..datafiles import load as load_data
+    from smtpdiag.core.datafiles import load as load_data
 
     return Catalog(language=language, data=load_data(__name__, language))

@@ -19,9 +19,9 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
-from .dnstypes import Answer
-from .errors import UsageError
-from .model import MxHost, MxPlan, Reason
+from smtpdiag.core.dnstypes import Answer
+from smtpdiag.core.errors import UsageError
+from smtpdiag.core.model import MxHost, MxPlan, Reason
 
 #: More MX hosts than this are not resolved or tried (a hostile zone can list hundreds).
 MAX_MX_HOSTS = 20
@@ -214,7 +214,7 @@ async def resolve_server(
 class DnsLookup:
     """Typed DNS queries for the auth checks, with one in-run cache.
 
-    Calling it as ``await lookup(name, rdtype)`` returns an :class:`smtpdiag.spf.Answer`;
+    Calling it as ``await lookup(name, rdtype)`` returns an :class:`smtpdiag.auth.spf.Answer`;
     concurrent and repeated queries for the same name and type share one answer.
     Never raises.
     """
