@@ -3,13 +3,13 @@ classification of pasted replies and bounces, and the comparison page of two cod
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from smtpdiag.core import catalog
+from smtpdiag.core.catalog import Entry
 from smtpdiag.core.classify import (
     Classification,
     PatternInfo,
@@ -28,23 +28,8 @@ _BASIC = re.compile(r"^[2345]\d\d$")
 _ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}$")
 
 
-@dataclass(frozen=True)
-class Card:
-    """One catalog entry in one language, ready to show."""
-
-    key: str  # "550" or "5.1.1"
-    kind: str  # "basic" or "enhanced"
-    class_name: str
-    title: str
-    meaning: str
-    description: str
-    when: str
-    fix: str
-    actor: str
-    actor_text: str
-    retry: str
-    rfc: str
-    reason: str
+#: One catalog entry in one language, ready to show (the catalog's own type).
+Card = Entry
 
 
 @dataclass(frozen=True)
@@ -103,7 +88,7 @@ def card(key: str, lang: str = "en") -> Card | None:
         return None
     if entry is None:
         return None
-    return Card(**dataclasses.asdict(entry), actor_text=cat.actor_text(entry.actor))
+    return entry
 
 
 def explain(arg: str, stage: str | None = None, lang: str = "en") -> Explanation:

@@ -33,6 +33,7 @@ class Entry:
     rfc: str
     reason: str
     class_name: str
+    actor_text: str = ""  # who must act, in words of this language
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class Catalog:
         if raw is None:
             return None
         class_name = self.data.get("classes", {}).get(str(code)[0], f"{str(code)[0]}xx")
-        return _entry(str(code), "basic", raw, class_name)
+        return _entry(str(code), "basic", raw, class_name, self)
 
     def enhanced(self, code: str) -> Entry | None:
         parts = code.split(".")
@@ -66,7 +67,7 @@ class Catalog:
         if raw is None:
             return None
         class_name = self.data.get("enhanced_classes", {}).get(parts[0], parts[0])
-        return _entry(code, "enhanced", raw, class_name)
+        return _entry(code, "enhanced", raw, class_name, self)
 
     def subject(self, code: str) -> str | None:
         parts = code.split(".")
@@ -82,9 +83,10 @@ class Catalog:
         return list(self.data.get("enhanced", {}))
 
 
-def _entry(key: str, kind: str, raw: dict[str, Any], class_name: str) -> Entry:
+def _entry(key: str, kind: str, raw: dict[str, Any], class_name: str, cat: Catalog) -> Entry:
     values = {name: str(raw.get(name, "")) for name in ENTRY_FIELDS}
-    return Entry(key=key, kind=kind, class_name=str(class_name), **values)
+    actor_text = cat.actor_text(values.get("actor", ""))
+    return Entry(key=key, kind=kind, class_name=str(class_name), actor_text=actor_text, **values)
 
 
 @functools.cache
