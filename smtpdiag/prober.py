@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from smtpdiag.core.addresses import normalize_domain, parse_address, parse_host_port
 from smtpdiag.core.errors import UsageError
@@ -254,6 +254,8 @@ async def _probe(
     port = opts.port
     rng = random.Random(opts.seed)
 
+    lookup: Any = None  # the auth checks' DNS cache, filled ahead when DNS is in use anyway
+    prefetch: list[asyncio.Task[Any]] = []
     server_ip = None
     if opts.server is not None:
         server_host, port = parse_host_port(opts.server, opts.port)
@@ -267,6 +269,7 @@ async def _probe(
         from smtpdiag.io.dns import DnsConfig, make_resolver, resolve_mx, resolve_server
 
         resolver = make_resolver(DnsConfig(parse_resolvers(opts.resolvers), opts.dns_timeout))
+        lookup, prefetch = _prefetch_auth(resolver, opts, helo)
         if opts.server is not None:
             plan = await resolve_server(resolver, server_host, opts.families)
         else:
@@ -304,8 +307,10 @@ async def _probe(
     report = finding = None
     if needs_auth(diagnosis, opts.auth):
         report, finding = await _auth_for(
-            diagnosis, annotated, opts, helo, max(1.0, deadline - time.monotonic())
+            diagnosis, annotated, opts, helo, max(1.0, deadline - time.monotonic()), lookup
         )
+    for task in prefetch:
+        task.cancel()
         if finding is not None:
             diagnosis = dataclasses.replace(
                 diagnosis, reason=finding.reason, summary=f"{finding.text}"
@@ -363,27 +368,45 @@ def needs_auth(diagnosis: Diagnosis, forced: bool) -> bool:
     return klass == 5 or (klass == 4 and diagnosis.reason in _AUTH_4XX)
 
 
+def _prefetch_auth(resolver: Any, opts: ProbeOptions, helo: str) -> tuple[Any, list[Any]]:
+    """Start the sender domain's SPF and DMARC queries while the session runs: a refusal's
+    auth checks then find them answered (one shared cache). Only called when DNS is in use
+    anyway, so a --server IP probe does not load dnspython for it."""
+    from smtpdiag.io.dns import DnsLookup
+
+    lookup = DnsLookup(resolver)
+    domain = opts.mail_from.rpartition("@")[2] if opts.mail_from else helo
+    domain = domain.rstrip(".").lower()
+    if not domain or "." not in domain:
+        return lookup, []
+    names = [(domain, "TXT"), (f"_dmarc.{domain}", "TXT")]
+    return lookup, [asyncio.ensure_future(lookup(n, t)) for n, t in names]
+
+
 async def _auth_for(
     diagnosis: Diagnosis,
     attempts: Sequence[Attempt],
     opts: ProbeOptions,
     helo: str,
     remaining: float,
+    lookup: Any = None,
 ) -> tuple[AuthReport | None, Finding | None]:
     from smtpdiag.auth.checks import run_auth
     from smtpdiag.auth.findings import attribute
     from smtpdiag.io.dns import DnsConfig, DnsLookup, make_resolver
 
-    try:
-        resolver = make_resolver(DnsConfig(parse_resolvers(opts.resolvers), opts.dns_timeout))
-    except UsageError:
-        return None, None
+    if lookup is None:
+        try:
+            resolver = make_resolver(DnsConfig(parse_resolvers(opts.resolvers), opts.dns_timeout))
+        except UsageError:
+            return None, None
+        lookup = DnsLookup(resolver)
     step = diagnosis.deciding
     ip = next((a.local_address for a in attempts if a.local_address), None)
     ip = ip or opts.source_address
     domain = opts.mail_from.rpartition("@")[2] if opts.mail_from else helo
     report = await run_auth(
-        DnsLookup(resolver),
+        lookup,
         domain,
         ip=ip,
         mail_from=opts.mail_from,
