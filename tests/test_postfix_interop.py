@@ -123,3 +123,20 @@ def test_postfix_never_saw_data(postfix: PostfixInstance, dns: ThreadedFakeDNS) 
     assert summaries, postfix.maillog[-2000:]
     for line in summaries:
         assert " data=" not in line and " bdat=" not in line, line
+
+
+def test_pipelining_is_what_postfix_expects(postfix: PostfixInstance, dns: ThreadedFakeDNS) -> None:
+    """Postfix offers PIPELINING; the probe uses it (one flight for MAIL, both RCPTs and
+    QUIT), each reply tied to its command, and Postfix logs no improper pipelining (which
+    Postfix 3.9's smtpd_forbid_unauth_pipelining would answer by disconnecting)."""
+    code, doc = probe(dns, "alice@interop.test")
+    att = doc["attempts"][0]
+    assert code == 0 and att["pipelined"] is True
+    assert att["flights"] == 4  # EHLO, STARTTLS, EHLO, the transaction (+ the TLS handshake)
+    stages = [s["stage"] for s in att["steps"]]
+    assert stages[-4:] == ["mail", "rcpt", "rcpt", "quit"]
+    assert [s["reply"]["code"] for s in att["steps"][-4:]] == [250, 250, 550, 221]
+    code, doc = probe(dns, "--no-pipelining", "alice@interop.test")
+    assert code == 0 and doc["attempts"][0]["pipelined"] is False
+    log = postfix.maillog.lower()
+    assert "improper command pipelining" not in log, postfix.maillog[-2000:]
