@@ -177,6 +177,14 @@ def classify_in_context(
     if context.strip() == reply.strip():
         return own
     around = classify(code, enhanced, context, stage)
+    if own.reason == "accepted" and reply.strip() and reply in context:
+        # a positive reply inside an error message or a session log ("Unable to connect
+        # with TLS encryption ... << 220 ready"): the words around it are the question
+        rest = context.replace(reply, " ")
+        if len(re.findall(r"[^\W\d_]{2,}", rest)) >= 3:
+            words = classify(None, None, rest, stage)
+            if words.confidence == "high" and words.reason != "accepted":
+                return words
     # "gave up", "expired" around a reply never hide the cause the reply itself gives
     if around.reason == "timeout" and own.confidence == "high":
         return own

@@ -205,6 +205,8 @@ def _plausible_reply_start(text: str, start: int, code: str) -> bool:
     if code[0] == "3":
         return False
     before = line.rstrip()
+    if before.endswith(":") and "=" in before.split()[-1]:
+        return False  # a log field ("X=TLS1.3:TLS_AES_256_GCM_SHA384:256"), not a reply
     return before.endswith((":", "'", '"', ";", "(", "<", "[", "#")) or bool(
         _INTRO_WORDS.search(before)
     )
