@@ -53,20 +53,13 @@ def exit_code(results: Sequence[ProbeResult]) -> int:
     return EXIT_OK
 
 
-def _echo_usage_json(address: str, message: str) -> None:
+def _echo_usage_json(message: str, **fields: object) -> None:
+    """A refusal of bad input as JSON (schema 2, error "usage"), for --format json."""
     from smtpdiag.core.model import SCHEMA_VERSION
     from smtpdiag.render.text import dumps
 
-    doc = {
-        "schema": SCHEMA_VERSION,
-        "address": address,
-        "verdict": None,
-        "reason": "syntax",
-        "summary": message,
-        "error": "usage",
-        "exit_code": EXIT_USAGE,
-    }
-    click.echo(dumps(doc, indent=None))
+    doc = {"schema": SCHEMA_VERSION, **fields, "summary": message, "error": "usage"}
+    click.echo(dumps({**doc, "exit_code": EXIT_USAGE}, indent=None))
 
 
 def _exit(code: int) -> None:
@@ -336,7 +329,7 @@ def probe(
                 parsed.append(parse_address(address))
             except SmtpdiagError as exc:
                 if fmt == "json":  # machines get the refusal as JSON too (and exit 2)
-                    _echo_usage_json(address, str(exc))
+                    _echo_usage_json(str(exc), address=address, verdict=None, reason="syntax")
                 raise
         if server:
             from smtpdiag.core.addresses import parse_host_port
@@ -446,16 +439,7 @@ def _lenient_name(value: str, what: str, fmt: str = "text", spaces: bool = True)
 def _refuse(message: str, fmt: str) -> None:
     """Bad input: one line on stderr, or with --format json a JSON refusal; exit 2."""
     if fmt == "json":
-        from smtpdiag.core.model import SCHEMA_VERSION
-        from smtpdiag.render.text import dumps
-
-        doc = {
-            "schema": SCHEMA_VERSION,
-            "error": "usage",
-            "summary": message,
-            "exit_code": EXIT_USAGE,
-        }
-        click.echo(dumps(doc, indent=None))
+        _echo_usage_json(message)
         sys.exit(EXIT_USAGE)
     _fail(message)
 
@@ -515,11 +499,8 @@ def auth(
       smtpdiag auth example.com --dkim-selector s2024 --format json
     """
     import asyncio
-    import ipaddress
 
-    from smtpdiag.auth.checks import run_auth
-    from smtpdiag.io.dns import DnsConfig, DnsLookup, make_resolver
-    from smtpdiag.prober import parse_resolvers
+    from smtpdiag.auth.checks import check_auth
     from smtpdiag.render import text as render
     from smtpdiag.render.auth import auth_dict, render_auth
 
@@ -528,30 +509,23 @@ def auth(
         _lenient_name(mail_from, "--mail-from", fmt)
     if helo:
         _lenient_name(helo, "--helo", fmt)
-    if ip is not None:
-        try:
-            ip = str(ipaddress.ip_address(ip))
-        except ValueError:
-            _refuse(f"--ip {ip!r} is not an IP address", fmt)
-    if not 0 < dns_timeout <= 3600:
-        _refuse(f"--dns-timeout {dns_timeout}: must be more than 0 and at most 3600 seconds", fmt)
     try:
-        resolver = make_resolver(DnsConfig(parse_resolvers(resolvers), dns_timeout))
-    except SmtpdiagError as exc:
-        _refuse(str(exc), fmt)
-        return
-    report = asyncio.run(
-        run_auth(
-            DnsLookup(resolver),
-            domain.rstrip(".").lower() if domain.isascii() else domain,
-            ip=ip,
-            mail_from=mail_from,
-            helo=helo,
-            selectors=dkim_selectors,
-            dnsbl_zones=dnsbls or None,
-            common_selectors=not no_common_selectors,
+        report = asyncio.run(
+            check_auth(
+                domain,
+                ip=ip,
+                mail_from=mail_from,
+                helo=helo,
+                resolvers=resolvers,
+                dns_timeout=dns_timeout,
+                dkim_selectors=dkim_selectors,
+                dnsbls=dnsbls or None,
+                common_selectors=not no_common_selectors,
+            )
         )
-    )
+    except SmtpdiagError as exc:
+        _refuse(_as_flags(exc), fmt)
+        return
     if fmt == "json":
         doc = auth_dict(report)
         assert doc is not None

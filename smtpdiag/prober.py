@@ -368,6 +368,11 @@ def needs_auth(diagnosis: Diagnosis, forced: bool) -> bool:
     return klass == 5 or (klass == 4 and diagnosis.reason in _AUTH_4XX)
 
 
+def _auth_domain(opts: ProbeOptions, helo: str) -> str:
+    """The domain the auth checks are about: the MAIL FROM's, else the HELO name."""
+    return opts.mail_from.rpartition("@")[2] if opts.mail_from else helo
+
+
 def _prefetch_auth(resolver: Any, opts: ProbeOptions, helo: str) -> tuple[Any, list[Any]]:
     """Start the sender domain's SPF and DMARC queries while the session runs: a refusal's
     auth checks then find them answered (one shared cache). Only called when DNS is in use
@@ -375,8 +380,7 @@ def _prefetch_auth(resolver: Any, opts: ProbeOptions, helo: str) -> tuple[Any, l
     from smtpdiag.io.dns import DnsLookup
 
     lookup = DnsLookup(resolver)
-    domain = opts.mail_from.rpartition("@")[2] if opts.mail_from else helo
-    domain = domain.rstrip(".").lower()
+    domain = _auth_domain(opts, helo).rstrip(".").lower()
     if not domain or "." not in domain:
         return lookup, []
     names = [(domain, "TXT"), (f"_dmarc.{domain}", "TXT")]
@@ -404,7 +408,7 @@ async def _auth_for(
     step = diagnosis.deciding
     ip = next((a.local_address for a in attempts if a.local_address), None)
     ip = ip or opts.source_address
-    domain = opts.mail_from.rpartition("@")[2] if opts.mail_from else helo
+    domain = _auth_domain(opts, helo)
     report = await run_auth(
         lookup,
         domain,

@@ -220,7 +220,7 @@ async def check_auth(
         try:
             ip = str(ipaddress.ip_address(ip))
         except ValueError:
-            raise UsageError(f"ip {ip!r}: not an IP address", "ip") from None
+            raise UsageError(f"ip {ip!r} is not an IP address", "ip") from None
     if not 0 < dns_timeout <= 3600:
         raise UsageError(
             f"dns_timeout {dns_timeout}: must be more than 0 and at most 3600 seconds",

@@ -1147,8 +1147,7 @@ def _inline_forward(msg: Message) -> EmailMessage | None:
     Subject lines are its header), or None."""
     collected = _Collected()
     _walk(msg, collected)
-    text = "\n\n".join(t for t in collected.plain if t.strip()) or "\n\n".join(collected.html)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")[:MAX_TEXT]
+    text = _human_text(collected)
     m = _layout().forward_markers.search(text)
     if m is None:
         return None
@@ -1227,13 +1226,18 @@ _FINAL_RECIPIENT = re.compile(r"^[ \t]*Final-Recipient[ \t]*:", re.I | re.M)
 _INLINE_DSN = re.compile(r"^[ \t]*(Reporting-MTA|Final-Recipient)[ \t]*:", re.I | re.M)
 
 
+def _human_text(collected: _Collected) -> str:
+    """The message's human-readable text: its plain parts, else its HTML read as text."""
+    plain = "\n\n".join(t for t in collected.plain if t.strip())
+    human = plain if plain.strip() else "\n\n".join(collected.html)
+    return human.replace("\r\n", "\n").replace("\r", "\n")[:MAX_TEXT]
+
+
 def _parse(msg: Message, notes: list[str]) -> ParsedBounce:
     lay = _layout()
     collected = _Collected()
     _walk(msg, collected)
-    plain = "\n\n".join(t for t in collected.plain if t.strip())
-    human = plain if plain.strip() else "\n\n".join(collected.html)
-    human = human.replace("\r\n", "\n").replace("\r", "\n")[:MAX_TEXT]
+    human = _human_text(collected)
     report, inline_original = cut_original(human)
     original = collected.original
     if original is None and inline_original.strip():

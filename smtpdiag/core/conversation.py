@@ -278,9 +278,7 @@ class Conversation:
         """End at once (the overall deadline passed): record it; the edge closes."""
         if self._state == "done":
             return
-        for pending in self._pending:
-            self._record_command(pending, NoReply(error, kind))
-        self._pending.clear()
+        self._unanswered(error, kind)
         self._fail(error, kind)
 
     # -- helpers -----------------------------------------------------------------------------
@@ -333,6 +331,12 @@ class Conversation:
             )
         return step
 
+    def _unanswered(self, error: str, kind: ErrorKind) -> None:
+        """Record every command still waiting for a reply as unanswered, and drop them."""
+        for pending in self._pending:
+            self._record_command(pending, NoReply(error, kind))
+        self._pending.clear()
+
     def _unsolicited(self, event: Unsolicited) -> None:
         stage = self._steps[-1].stage if self._steps else "banner"
         self._steps.append(
@@ -345,11 +349,7 @@ class Conversation:
                 "protocol-error",
             )
         )
-        for pending in self._pending:
-            self._record_command(
-                pending, NoReply("not read: the replies were out of step", "protocol-error")
-            )
-        self._pending.clear()
+        self._unanswered("not read: the replies were out of step", "protocol-error")
         self._fail("the server sent replies before any command asked for them", "protocol-error")
 
     # -- states ------------------------------------------------------------------------------
@@ -399,11 +399,7 @@ class Conversation:
             return
         if isinstance(event, NoReply):
             # no reply: what was still pending will not come either
-            for rest in self._pending:
-                self._record_command(
-                    rest,
-                    NoReply("not answered: the session had already failed", event.kind),
-                )
+            self._unanswered("not answered: the session had already failed", event.kind)
             self._fail(event.error, event.kind)
             return
         reply = event.reply
@@ -517,11 +513,7 @@ class Conversation:
     def _on_transaction(self, pending: _Pending, step: Step, reply: Reply) -> None:
         stage = pending.command.stage
         if reply.code == 421:
-            for rest in self._pending:
-                self._record_command(
-                    rest,
-                    NoReply("not answered: the server closed the session (421)", "server-closed"),
-                )
+            self._unanswered("not answered: the server closed the session (421)", "server-closed")
             self._fail("the server closed the session (421)", "server-closed")
             return
         if stage == "mail":

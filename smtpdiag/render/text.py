@@ -217,19 +217,12 @@ _JSON_UNSAFE = re.compile("[\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u20
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _visible(m: re.Match[str]) -> str:
-    code = ord(m.group())
-    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
-        return f"\\x{code - 0xDC00:02x}"
-    return f"\\u{code:04x}"
-
-
 def json_safe(obj: Any) -> Any:
     """``obj`` with every lone surrogate (a server byte that was not UTF-8) made a visible
     escape: ``\\xff`` as four characters. Strict JSON parsers (Rust serde, Go) reject lone
     surrogates; the bytes themselves stay available, losslessly, in a reply's ``raw``."""
     if isinstance(obj, str):
-        return _SURROGATE.sub(_visible, obj) if _SURROGATE.search(obj) else obj
+        return _SURROGATE.sub(_escape_char, obj) if _SURROGATE.search(obj) else obj
     if isinstance(obj, dict):
         return {json_safe(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
