@@ -1,3 +1,3 @@
-from smtpdiag.cli import main
+from smtpdiag._entry import run
 
-main()
+run()

@@ -5,26 +5,27 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+import os
 import random
-import secrets
 import socket
 import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from smtpdiag.core.addresses import normalize_domain, parse_address, parse_host_port
 from smtpdiag.core.errors import UsageError
 from smtpdiag.core.model import Address, Attempt, Diagnosis, MxHost, MxPlan, ProbeResult
+from smtpdiag.core.records import record
 from smtpdiag.io.smtp import Recipient, SessionOptions, StartTls, run_session
 
 if TYPE_CHECKING:
     from smtpdiag.auth.findings import AuthReport, Finding
 
 
-@dataclass(frozen=True)
+@record
 class ProbeOptions:
     """Everything that shapes a probe. The defaults are the CLI's defaults."""
 
@@ -147,7 +148,7 @@ def _as_ip(host: str) -> str | None:
 
 def random_local_part() -> str:
     """A local part that no real mailbox has, for the catch-all check."""
-    return f"smtpdiag-nonexistent-{secrets.token_hex(6)}"
+    return f"smtpdiag-nonexistent-{os.urandom(6).hex()}"  # secrets.token_hex, minus its imports
 
 
 _warming: threading.Thread | None = None

@@ -35,6 +35,7 @@ LAYERS = {
     "smtpdiag.cli": "cli",
     "smtpdiag.demo": "cli",
     "smtpdiag.__main__": "cli",
+    "smtpdiag._entry": "cli",
     "smtpdiag": "cli",  # the package itself: the public API
     "smtpdiag.testing": "testing",
 }

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
 
 from smtpdiag.core.dnstypes import Query
+from smtpdiag.core.records import record
 
 #: Selectors tried when none is given: those of common providers and mail software.
 COMMON_SELECTORS = (
@@ -44,7 +44,7 @@ COMMON_SELECTORS = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class DkimKey:
     selector: str
     name: str

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from smtpdiag.core.dnstypes import Answer, Query
+from smtpdiag.core.records import record
 
 POLICIES = ("none", "quarantine", "reject")
 KNOWN_TAGS = (
@@ -32,14 +33,14 @@ KNOWN_TAGS = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class DmarcRecord:
     text: str
     tags: dict[str, str]
     problems: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@record
 class ReportDestination:
     uri: str
     domain: str
@@ -48,7 +49,7 @@ class ReportDestination:
     note: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class DmarcReport:
     domain: str
     record: str | None

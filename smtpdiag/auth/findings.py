@@ -7,14 +7,15 @@ refused reply. No I/O here, so the core (model, renderers) can name these types.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from smtpdiag.auth import dkim, dmarc
 from smtpdiag.auth.spf import SpfResult
 from smtpdiag.core.model import Reason
+from smtpdiag.core.records import record
 
 
-@dataclass(frozen=True)
+@record
 class PtrReport:
     ip: str
     names: tuple[str, ...]  # PTR names
@@ -25,7 +26,7 @@ class PtrReport:
     error: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class DnsblResult:
     zone: str
     name: str
@@ -37,7 +38,7 @@ class DnsblResult:
     error: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class AuthReport:
     domain: str  # the domain the report is about (DMARC/DKIM)
     spf_domain: str
@@ -53,7 +54,7 @@ class AuthReport:
     problems: tuple[str, ...] = field(default=())
 
 
-@dataclass(frozen=True)
+@record
 class Finding:
     """The cause a report gives for a rejection."""
 

@@ -18,6 +18,7 @@ from urllib.parse import quote
 from smtpdiag.core.dnstypes import Answer as Answer  # the DNS vocabulary, shared with the DNS edge
 from smtpdiag.core.dnstypes import Query as Query
 from smtpdiag.core.errors import RecordError
+from smtpdiag.core.records import record
 
 Result = Literal["pass", "fail", "softfail", "neutral", "none", "temperror", "permerror"]
 QUALIFIERS: dict[str, Result] = {"+": "pass", "-": "fail", "~": "softfail", "?": "neutral"}
@@ -36,7 +37,7 @@ class SpfError(RecordError):
         self.result: Result = result
 
 
-@dataclass(frozen=True)
+@record
 class Term:
     text: str
     kind: str  # "mechanism" or "modifier"
@@ -81,7 +82,7 @@ class _State:
         return await self.query(name, rdtype)
 
 
-@dataclass(frozen=True)
+@record
 class SpfResult:
     """The outcome of check_host() and everything learned on the way."""
 

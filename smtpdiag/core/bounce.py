@@ -22,6 +22,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from smtpdiag.core.datafiles import load as load_data
+from smtpdiag.core.records import record
 
 #: At most this much of a message is parsed: a bounce's report comes before the returned
 #: original, so a cut copy still holds everything that matters.
@@ -46,7 +47,7 @@ KINDS = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class AuthVerdict:
     """One result from an Authentication-Results or Received-SPF header."""
 
@@ -57,7 +58,7 @@ class AuthVerdict:
     authserv_id: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Original:
     """The headers of the returned original message."""
 
@@ -72,7 +73,7 @@ class Original:
     source: str  # "message/rfc822", "text/rfc822-headers", "inline"
 
 
-@dataclass(frozen=True)
+@record
 class Recipient:
     """What a report says about one recipient."""
 
@@ -89,7 +90,7 @@ class Recipient:
     source: str = "dsn"  # dsn | text | header | json | original-to
 
 
-@dataclass(frozen=True)
+@record
 class ParsedBounce:
     kind: Kind
     format: str  # the layout recognised: rfc3464, exim, qmail, exchange, gmail, ...
@@ -113,13 +114,13 @@ class ParsedBounce:
 # -- data --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class _Anchor:
     id: str
     pattern: re.Pattern[str]
 
 
-@dataclass(frozen=True)
+@record
 class _Layout:
     original_markers: re.Pattern[str]
     forward_markers: re.Pattern[str]
@@ -761,7 +762,7 @@ def cut_original(text: str) -> tuple[str, str]:
     return text, ""
 
 
-@dataclass(frozen=True)
+@record
 class _Mention:
     address: str
     line: int

@@ -16,19 +16,19 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from smtpdiag.core import catalog
 from smtpdiag.core.datafiles import load as load_data
 from smtpdiag.core.datafiles import load_prefilter
 from smtpdiag.core.model import Reason, as_reason
+from smtpdiag.core.records import record
 from smtpdiag.core.reply import detect_stage, find_enhanced, find_trailing_enhanced
 
 MAX_TEXT = 20_000
 
 
-@dataclass(frozen=True)
+@record
 class Classification:
     reason: Reason
     confidence: str  # "high", "medium", "low"
@@ -37,7 +37,7 @@ class Classification:
     provider: str | None = None  # provider/MTA name when a provider pattern matched
 
 
-@dataclass(frozen=True)
+@record
 class _TextRule:
     id: str
     source: str  # the regex
@@ -69,7 +69,7 @@ def _compiled(source: str) -> re.Pattern[str]:
     return re.compile(source, re.IGNORECASE)
 
 
-@dataclass(frozen=True)
+@record
 class PatternInfo:
     """A provider pattern's explanation and remedy in one language, and its source."""
 
@@ -81,7 +81,7 @@ class PatternInfo:
     generic: bool = False  # wording common to many MTAs, not one provider's
 
 
-@dataclass(frozen=True)
+@record
 class _Rules:
     text: tuple[_TextRule, ...]
     stage_defaults: dict[tuple[str, str], Reason]

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from smtpdiag.core.model import ErrorKind, RecipientResult, Reply, Stage, Step, TlsInfo
+from smtpdiag.core.records import record
 from smtpdiag.core.reply import parse_extensions
 
 StartTls = Literal["auto", "require", "never"]
@@ -42,7 +43,7 @@ MAX_RCPTS_PER_TRANSACTION = 100
 # -- the plan -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Recipient:
     """One address to try with RCPT TO. ``random`` marks the catch-all check."""
 
@@ -51,7 +52,7 @@ class Recipient:
     needs_smtputf8: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class Plan:
     """What one session is asked to do."""
 
@@ -72,7 +73,7 @@ class Plan:
 # -- actions: what the I/O edge must do -----------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Command:
     """One command line to send (without CRLF) and the stage it belongs to."""
 
@@ -91,12 +92,12 @@ class Command:
         return self.line.encode("utf-8") + b"\r\n"
 
 
-@dataclass(frozen=True)
+@record
 class Connect:
     """Open the connection and read the greeting (feed it as :class:`Replied`)."""
 
 
-@dataclass(frozen=True)
+@record
 class Send:
     """Write these commands in one flight, then read one reply per command, in order
     (feed each as :class:`Replied` or :class:`NoReply`)."""
@@ -104,13 +105,13 @@ class Send:
     commands: tuple[Command, ...]
 
 
-@dataclass(frozen=True)
+@record
 class UpgradeTls:
     """Do the TLS handshake now (the server said 220 to STARTTLS); feed :class:`TlsDone`
     or :class:`NoReply` with kind ``tls-failed``."""
 
 
-@dataclass(frozen=True)
+@record
 class Close:
     """The conversation is over: close the connection."""
 
@@ -121,7 +122,7 @@ Action = Connect | Send | UpgradeTls | Close
 # -- events: what happened ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Replied:
     """A complete reply arrived (the greeting, or the reply to the oldest pending command)."""
 
@@ -129,7 +130,7 @@ class Replied:
     elapsed_ms: float = 0.0
 
 
-@dataclass(frozen=True)
+@record
 class NoReply:
     """No usable reply: timeout, connection refused or closed, garbage, TLS failure.
 
@@ -143,7 +144,7 @@ class NoReply:
     connected: bool = True
 
 
-@dataclass(frozen=True)
+@record
 class TlsDone:
     """The TLS handshake completed."""
 
@@ -151,7 +152,7 @@ class TlsDone:
     elapsed_ms: float = 0.0
 
 
-@dataclass(frozen=True)
+@record
 class Unsolicited:
     """The server sent bytes no command asked for (they would pair replies wrongly)."""
 
@@ -164,7 +165,7 @@ Event = Replied | NoReply | TlsDone | Unsolicited
 # -- the outcome ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Outcome:
     """Everything the conversation recorded."""
 

@@ -23,6 +23,7 @@ from smtpdiag.core.model import (
     Step,
     Verdict,
 )
+from smtpdiag.core.records import record
 
 
 def error_reason(kind: ErrorKind | None) -> Reason:
@@ -91,7 +92,7 @@ def annotate_steps(steps: Sequence[Step], lang: str = "en") -> tuple[Step, ...]:
     )
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class Outcome:
     verdict: Verdict
     reason: Reason

@@ -4,10 +4,11 @@ query answered, and the shape of the injected query function. No I/O here."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+
+from smtpdiag.core.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Answer:
     """What a DNS query gave: values (by type), or an error kind.
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from smtpdiag.core import catalog
@@ -18,6 +17,7 @@ from smtpdiag.core.classify import (
     describe,
     pattern_info,
 )
+from smtpdiag.core.records import record
 from smtpdiag.core.reply import extract_reply, find_trailing_enhanced
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ _ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}$")
 Card = Entry
 
 
-@dataclass(frozen=True)
+@record
 class Explanation:
     """What ``explain`` says about one argument."""
 
@@ -50,7 +50,7 @@ class Explanation:
     meaning: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class Comparison:
     a: Card
     b: Card
@@ -204,7 +204,7 @@ _AUTH_EXPLAINS = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@record
 class RecipientExplanation:
     """One recipient of a bounce: what the report says, and why it failed."""
 
@@ -222,7 +222,7 @@ class RecipientExplanation:
     expired: bool  # a temporary failure that became final: the sender gave up retrying
 
 
-@dataclass(frozen=True)
+@record
 class MessageExplanation:
     bounce: ParsedBounce
     recipients: tuple[RecipientExplanation, ...]

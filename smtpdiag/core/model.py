@@ -8,8 +8,10 @@ Server replies, refusals and timeouts are recorded here as data, never raised.
 from __future__ import annotations
 
 import typing
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Literal
+
+from smtpdiag.core.records import record
 
 if TYPE_CHECKING:
     from smtpdiag.auth.findings import AuthReport, Finding
@@ -107,7 +109,7 @@ STAGES: tuple[str, ...] = (
 MxSource = Literal["mx", "implicit", "null", "server-option", "ip-literal", "none"]
 
 
-@dataclass(frozen=True)
+@record
 class Reply:
     """One SMTP reply: basic code, RFC 3463 enhanced code (if any), every line's text."""
 
@@ -133,7 +135,7 @@ class Reply:
         return 500 <= self.code < 600
 
 
-@dataclass(frozen=True)
+@record
 class Annotation:
     """What a reply means, from the catalog and the classifier."""
 
@@ -145,7 +147,7 @@ class Annotation:
     provider: str | None = None  # provider/MTA of a matching provider pattern
 
 
-@dataclass(frozen=True)
+@record
 class Step:
     """One command and its reply (or the greeting, whose ``command`` is None).
 
@@ -162,7 +164,7 @@ class Step:
     annotation: Annotation | None = None
 
 
-@dataclass(frozen=True)
+@record
 class TlsInfo:
     """Facts about a STARTTLS handshake and the server's certificate."""
 
@@ -181,7 +183,7 @@ class TlsInfo:
     trust_store: str = "system"  # "system" or the --ca-file path
 
 
-@dataclass(frozen=True)
+@record
 class RecipientResult:
     """What one RCPT TO in a session got."""
 
@@ -190,7 +192,7 @@ class RecipientResult:
     random: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class Attempt:
     """One connection to one address of one MX host, with every step taken."""
 
@@ -216,7 +218,7 @@ class Attempt:
         return frozenset(name for name, _ in self.extensions)
 
 
-@dataclass(frozen=True)
+@record
 class MxHost:
     """One host to try: its name (A-label), preference and addresses."""
 
@@ -226,7 +228,7 @@ class MxHost:
     error: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class MxPlan:
     """The hosts to try for a domain, in order, and how they were found."""
 
@@ -236,7 +238,7 @@ class MxPlan:
     error_kind: Reason | None = None  # domain-unknown, dns-failure, no-mail-accepted
 
 
-@dataclass(frozen=True)
+@record
 class Address:
     """A validated recipient address."""
 
@@ -255,7 +257,7 @@ class Address:
         return not self.local.isascii()
 
 
-@dataclass(frozen=True)
+@record
 class CatchAll:
     """The result of probing a random local part in the same domain."""
 
@@ -265,7 +267,7 @@ class CatchAll:
     code: int | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Diagnosis:
     verdict: Verdict
     reason: Reason
@@ -273,7 +275,7 @@ class Diagnosis:
     deciding: Step | None = None
 
 
-@dataclass(frozen=True)
+@record
 class ProbeResult:
     """Everything one probe of one address found."""
 

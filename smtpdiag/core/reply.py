@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from smtpdiag.core.model import Reply
+from smtpdiag.core.records import record
 
 #: RFC 3463 status code at the start of a reply line: class.subject.detail
 _ENHANCED = re.compile(r"^#?([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$|[^\w.])")
@@ -154,7 +154,7 @@ _TRAILERS = re.compile(r"\s*\((in reply to|after)\b[^)]*\)\s*$|\s*['\"]\s*$", re
 MAX_INPUT = 100_000
 
 
-@dataclass(frozen=True)
+@record
 class Extracted:
     """A reply found in pasted text: code (if any), enhanced code, text, stage hint."""
 
@@ -281,7 +281,7 @@ MAX_WIRE_LINE = 8192
 MAX_WIRE_REPLY = 64 * 1024
 
 
-@dataclass(frozen=True)
+@record
 class BadReply:
     """Bytes that are not a valid SMTP reply; the connection cannot be trusted after it."""
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import dns.asyncresolver
 import dns.exception
@@ -22,6 +21,7 @@ import dns.resolver
 from smtpdiag.core.dnstypes import Answer
 from smtpdiag.core.errors import UsageError
 from smtpdiag.core.model import MxHost, MxPlan, Reason
+from smtpdiag.core.records import record
 
 #: More MX hosts than this are not resolved or tried (a hostile zone can list hundreds).
 MAX_MX_HOSTS = 20
@@ -29,7 +29,7 @@ MAX_MX_HOSTS = 20
 MAX_ADDRESSES = 8
 
 
-@dataclass(frozen=True)
+@record
 class DnsConfig:
     """Which resolvers to ask and how long to wait for each query."""
 
@@ -57,7 +57,7 @@ def make_resolver(config: DnsConfig) -> dns.asyncresolver.Resolver:
     return resolver
 
 
-@dataclass(frozen=True)
+@record
 class LookupResult:
     """Answer of one query: records as text, or an error kind and message."""
 

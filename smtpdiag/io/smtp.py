@@ -20,7 +20,6 @@ import ssl
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from smtpdiag.core.conversation import (
@@ -39,6 +38,7 @@ from smtpdiag.core.conversation import (
     UpgradeTls,
 )
 from smtpdiag.core.model import Attempt, Reply, TlsInfo
+from smtpdiag.core.records import record
 from smtpdiag.core.reply import BadReply, ReplyReader
 
 __all__ = ["Recipient", "SessionOptions", "StartTls", "run_session"]
@@ -46,7 +46,7 @@ __all__ = ["Recipient", "SessionOptions", "StartTls", "run_session"]
 _READ_CHUNK = 65536
 
 
-@dataclass(frozen=True)
+@record
 class SessionOptions:
     helo: str
     mail_from: str = ""  # "" is the null reverse-path <>

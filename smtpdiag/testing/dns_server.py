@@ -20,7 +20,7 @@ import struct
 import threading
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Literal, Self, cast
 
@@ -40,6 +40,8 @@ import dns.rrset
 import dns.zone
 from dns.rdtypes.ANY.CNAME import CNAME
 
+from smtpdiag.core.records import record
+
 __all__ = [
     "Behaviour",
     "FakeDNSServer",
@@ -56,7 +58,7 @@ _WILDCARD = dns.name.Name((b"*",))
 _IN = dns.rdataclass.IN
 
 
-@dataclass(frozen=True)
+@record
 class Behaviour:
     """Fault injection: which names time out or SERVFAIL, and the UDP truncation threshold."""
 
@@ -115,7 +117,7 @@ def load_directory(
     return load_zones(directory), load_behaviour(toml) if toml.is_file() else Behaviour()
 
 
-@dataclass(frozen=True)
+@record
 class _Result:
     rcode: dns.rcode.Rcode
     answer: list[dns.rrset.RRset] = field(default_factory=list)

@@ -16,13 +16,15 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from smtpdiag.core.records import record
+
 DEFAULT_RCPT_REJECT = (
     "550 5.1.1 <{address}>: Recipient address rejected: User unknown in local recipient table"
 )
 GREYLIST_REPLY = "450 4.2.0 <{address}>: Recipient address rejected: Greylisted, try again later"
 
 
-@dataclass(frozen=True)
+@record
 class MxConfig:
     """How one fake server behaves. Replies are full lines ("550 5.1.1 text");
     several lines are separated by newlines and sent as a multi-line reply."""

@@ -30,15 +30,16 @@ import errno
 import tempfile
 import threading
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from pathlib import Path
 from typing import Any, Self
 
+from smtpdiag.core.records import record
 from smtpdiag.testing.dns_server import FakeDNSServer, load_directory
 from smtpdiag.testing.mx import MxConfig, ServerLog, start_mx
 
 
-@dataclass(frozen=True)
+@record
 class Case:
     title: str
     address: str
@@ -47,7 +48,7 @@ class Case:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record
 class Scenario:
     zones: Path
     servers: tuple[MxConfig, ...]

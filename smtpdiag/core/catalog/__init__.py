@@ -9,15 +9,16 @@ read once, on first use.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
-from importlib import resources
+import os
 from typing import Any
+
+from smtpdiag.core.records import record
 
 DEFAULT_LANGUAGE = "en"
 ENTRY_FIELDS = ("title", "meaning", "description", "when", "fix", "actor", "retry", "rfc", "reason")
 
 
-@dataclass(frozen=True)
+@record
 class Entry:
     """One catalog card."""
 
@@ -36,7 +37,7 @@ class Entry:
     actor_text: str = ""  # who must act, in words of this language
 
 
-@dataclass(frozen=True)
+@record
 class Catalog:
     language: str
     data: dict[str, Any]
@@ -91,10 +92,8 @@ def _entry(key: str, kind: str, raw: dict[str, Any], class_name: str, cat: Catal
 
 @functools.cache
 def available_languages() -> list[str]:
-    files = resources.files(__name__)
-    return sorted(
-        p.name[:-5] for p in files.iterdir() if p.name.endswith(".toml") and p.name.count(".") == 1
-    )
+    names = os.listdir(os.path.dirname(__file__))
+    return sorted(n[:-5] for n in names if n.endswith(".toml") and n.count(".") == 1)
 
 
 def load(language: str = DEFAULT_LANGUAGE) -> Catalog:
