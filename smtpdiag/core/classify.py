@@ -20,7 +20,7 @@ from typing import Any
 
 from smtpdiag.core import catalog
 from smtpdiag.core.datafiles import load as load_data
-from smtpdiag.core.datafiles import load_prefilter
+from smtpdiag.core.datafiles import load_derived, load_prefilter
 from smtpdiag.core.model import Reason, as_reason
 from smtpdiag.core.records import record
 from smtpdiag.core.reply import detect_stage, find_enhanced, find_trailing_enhanced
@@ -87,68 +87,82 @@ class _Rules:
     stage_defaults: dict[tuple[str, str], Reason]
     generic_enhanced: frozenset[str]
     subject_defaults: dict[str, Reason]
-    providers: dict[str, dict[str, Any]]
 
 
-def _compile(
-    raw: dict[str, Any],
-    provider: str | None,
-    prefilter: dict[str, list[tuple[str, list[str] | None]]],
-) -> _TextRule:
+#: a _TextRule as plain data (the cached form): its fields in order
+_RuleRow = tuple[Any, ...]
+
+
+def _row(raw: dict[str, Any], provider: str | None, prefilter: Any) -> _RuleRow:
     source = str(raw["match"])
     entry = prefilter.get(source)
     if entry is None:  # a rule the prefilter does not know yet: the whole regex, always
         branches: tuple[tuple[str, tuple[str, ...] | None], ...] = ((source, None),)
     else:
         branches = tuple((b, tuple(lits) if lits else None) for b, lits in entry)
-    return _TextRule(
-        id=str(raw["id"]),
-        source=source,
-        branches=branches,
-        reason=as_reason(str(raw["reason"])),
-        stages=frozenset(raw.get("stages", [])),
-        classes=frozenset(str(c) for c in raw.get("classes", ["4", "5"])),
-        provider=provider,
-        coded=bool(raw.get("coded", False)),
-        confidence=str(raw.get("confidence", "high")),
-        yields=bool(raw.get("yields", False)),
+    return (
+        str(raw["id"]),
+        source,
+        branches,
+        str(as_reason(str(raw["reason"]))),
+        frozenset(raw.get("stages", [])),
+        frozenset(str(c) for c in raw.get("classes", ["4", "5"])),
+        provider,
+        bool(raw.get("coded", False)),
+        str(raw.get("confidence", "high")),
+        bool(raw.get("yields", False)),
     )
 
 
-@functools.cache
-def _rules() -> _Rules:
+_INPUTS = [("smtpdiag.core.data", "rules"), ("smtpdiag.core.data", "providers")]
+
+
+def _build_table() -> dict[str, Any]:
+    """The rule table in precedence order, as marshal-able rows (cached by content)."""
     generic = load_data("smtpdiag.core.data", "rules")
+    providers = load_data("smtpdiag.core.data", "providers").get("pattern", [])
     try:
-        providers = load_data("smtpdiag.core.data", "providers").get("pattern", [])
-    except FileNotFoundError:
-        providers = []
-    try:
-        prefilter = load_prefilter()
+        prefilter: Any = load_prefilter()
     except (OSError, ValueError):
         prefilter = {}
     specific = [r for r in providers if not r.get("fallback")]
     fallback = [r for r in providers if r.get("fallback")]
     early = [r for r in generic.get("text", []) if r.get("early")]
     later = [r for r in generic.get("text", []) if not r.get("early")]
-    text = (
-        tuple(_compile(r, None, prefilter) for r in early)
-        + tuple(_compile(r, str(r.get("provider", "")), prefilter) for r in specific)
-        + tuple(_compile(r, None, prefilter) for r in later)
-        + tuple(_compile(r, str(r.get("provider", "")), prefilter) for r in fallback)
+    rows = (
+        [_row(r, None, prefilter) for r in early]
+        + [_row(r, str(r.get("provider", "")), prefilter) for r in specific]
+        + [_row(r, None, prefilter) for r in later]
+        + [_row(r, str(r.get("provider", "")), prefilter) for r in fallback]
     )
-    stage_defaults = {
-        (str(r["stage"]), str(r["class"])): as_reason(str(r["reason"]))
-        for r in generic.get("stage", [])
-    }
-    return _Rules(
-        text=text,
-        stage_defaults=stage_defaults,
-        generic_enhanced=frozenset(str(g) for g in generic.get("generic_enhanced", [])),
-        subject_defaults={
-            str(k): as_reason(str(v)) for k, v in generic.get("subject_defaults", {}).items()
+    return {
+        "rows": rows,
+        "stage": [
+            (str(r["stage"]), str(r["class"]), str(r["reason"])) for r in generic.get("stage", [])
+        ],
+        "generic_enhanced": [str(g) for g in generic.get("generic_enhanced", [])],
+        "subject_defaults": {
+            str(k): str(v) for k, v in generic.get("subject_defaults", {}).items()
         },
-        providers={str(r["id"]): r for r in providers},
+    }
+
+
+@functools.cache
+def _rules() -> _Rules:
+    table = load_derived("classifier", _INPUTS, _build_table)
+    return _Rules(
+        text=tuple(_TextRule(*row) for row in table["rows"]),
+        stage_defaults={(st, kl): as_reason(reason) for st, kl, reason in table["stage"]},
+        generic_enhanced=frozenset(table["generic_enhanced"]),
+        subject_defaults={k: as_reason(v) for k, v in table["subject_defaults"].items()},
     )
+
+
+@functools.cache
+def _providers() -> dict[str, dict[str, Any]]:
+    """Provider patterns by id, with their texts (only read to explain a match)."""
+    patterns = load_data("smtpdiag.core.data", "providers").get("pattern", [])
+    return {str(r["id"]): r for r in patterns}
 
 
 @functools.cache
@@ -201,7 +215,7 @@ def classify_in_context(
 
 def pattern_info(rule_id: str, lang: str = "en") -> PatternInfo | None:
     """Explanation, remedy and source of a provider pattern, in ``lang`` (else English)."""
-    raw = _rules().providers.get(rule_id)
+    raw = _providers().get(rule_id)
     if raw is None:
         return None
 

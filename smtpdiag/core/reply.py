@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from smtpdiag.core.lazyre import LazyPattern, lazy
 from smtpdiag.core.model import Reply
 from smtpdiag.core.records import record
 
@@ -24,7 +25,7 @@ def find_enhanced(text: str) -> str | None:
     return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}"
 
 
-_QMAIL_STYLE = re.compile(r"\(#([245]\.\d{1,3}\.\d{1,3})\)")
+_QMAIL_STYLE = lazy(r"\(#([245]\.\d{1,3}\.\d{1,3})\)")
 
 
 def find_trailing_enhanced(text: str) -> str | None:
@@ -113,8 +114,8 @@ def parse_extensions(reply: Reply) -> tuple[tuple[str, str], ...]:
 # -- replies quoted in bounces and pasted text -----------------------------------------------
 
 #: where a bounce says the reply came from -> SMTP stage
-_STAGE_HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(p, re.IGNORECASE), stage)
+_STAGE_HINTS: tuple[tuple[LazyPattern, str], ...] = tuple(
+    (lazy(p, re.IGNORECASE), stage)
     for p, stage in (
         (
             r"in reply to (the )?RCPT TO\b|after (pipelined )?RCPT TO\b|\bRCPT TO:?\s*<[^>]*>:\s*$|"
@@ -148,9 +149,9 @@ _STAGE_HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 # A reply code where a reply starts: at a line start or after a quote, colon, "said",
 # "returned" ... but never inside a number (IP octets, ports, dates).
-_CODE_AT = re.compile(r"(?<![\w.\-/])([2-5][0-5]\d)(?=[ \-]|$)", re.MULTILINE)
-_LINE_CODE = re.compile(r"^\s*([2-5][0-5]\d)([ \-])\s?(.*)$")
-_TRAILERS = re.compile(r"\s*\((in reply to|after)\b[^)]*\)\s*$|\s*['\"]\s*$", re.IGNORECASE)
+_CODE_AT = lazy(r"(?<![\w.\-/])([2-5][0-5]\d)(?=[ \-]|$)", re.MULTILINE)
+_LINE_CODE = lazy(r"^\s*([2-5][0-5]\d)([ \-])\s?(.*)$")
+_TRAILERS = lazy(r"\s*\((in reply to|after)\b[^)]*\)\s*$|\s*['\"]\s*$", re.IGNORECASE)
 MAX_INPUT = 100_000
 
 
@@ -165,8 +166,8 @@ class Extracted:
 
 
 #: a Sendmail-style session transcript: ">>> RCPT To:<a@b>" then "<<< 550 ..."
-_TRANSCRIPT = re.compile(r"^\s*>>>\s*(MAIL|RCPT|DATA|EHLO|HELO|STARTTLS|AUTH|\.)\b", re.I | re.M)
-_TRANSCRIPT_REPLY = re.compile(r"^\s*<<<\s*[45]\d\d", re.M)
+_TRANSCRIPT = lazy(r"^\s*>>>\s*(MAIL|RCPT|DATA|EHLO|HELO|STARTTLS|AUTH|\.)\b", re.I | re.M)
+_TRANSCRIPT_REPLY = lazy(r"^\s*<<<\s*[45]\d\d", re.M)
 _TRANSCRIPT_STAGE = {
     "mail": "mail",
     "rcpt": "rcpt",
@@ -191,7 +192,7 @@ def detect_stage(text: str) -> str | None:
     return None
 
 
-_INTRO_WORDS = re.compile(
+_INTRO_WORDS = lazy(
     r"(said|returned|was|error|response|reply|answered|smtp;?)\s*:?\s*$", re.IGNORECASE
 )
 
