@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import datetime
 import os
-import random
 import socket
 import sys
 import threading
@@ -253,8 +252,6 @@ async def _probe(
     deadline = time.monotonic() + opts.deadline
     helo = opts.helo or default_helo()
     port = opts.port
-    rng = random.Random(opts.seed)
-
     lookup: Any = None  # the auth checks' DNS cache, filled ahead when DNS is in use anyway
     prefetch: list[asyncio.Task[Any]] = []
     server_ip = None
@@ -274,6 +271,9 @@ async def _probe(
         if opts.server is not None:
             plan = await resolve_server(resolver, server_host, opts.families)
         else:
+            import random  # only here: DNS is loaded anyway
+
+            rng = random.Random(opts.seed)
             plan = await resolve_mx(
                 resolver, addr.domain, families=opts.families, shuffle=opts.shuffle, rng=rng
             )

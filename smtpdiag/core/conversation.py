@@ -24,7 +24,6 @@ data in order; nothing here raises on server behaviour.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Literal
 
 from smtpdiag.core.model import ErrorKind, RecipientResult, Reply, Stage, Step, TlsInfo
@@ -199,32 +198,39 @@ _State = Literal[
 ]
 
 
-@dataclass
+@record
 class _Pending:
     command: Command
     recipient: Recipient | None = None
 
 
-@dataclass
 class Conversation:
-    """One SMTP session's decisions. Not thread-safe; one per connection."""
+    """One SMTP session's decisions. Not thread-safe; one per connection.
 
-    plan: Plan
-    _state: _State = "start"
-    _pending: list[_Pending] = field(default_factory=list)
-    _steps: list[Step] = field(default_factory=list)
-    _recipients: list[RecipientResult] = field(default_factory=list)
-    _extensions: tuple[tuple[str, str], ...] = ()
-    _tls: TlsInfo | None = None
-    _error: str | None = None
-    _error_kind: ErrorKind | None = None
-    _next: Action | None = None
-    _flights: int = 0
-    _pipelined: bool = False
-    _queue: list[Recipient] = field(default_factory=list)
-    _in_transaction: int = 0  # RCPTs sent in the open transaction
-    _mail_ok: bool = False
-    _closing_sent: bool = False
+    A plain class, not a record: it is the one mutable thing in the core (h11's
+    ``Connection`` is the model), and its state is private.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self._state: _State = "start"
+        self._pending: list[_Pending] = []
+        self._steps: list[Step] = []
+        self._recipients: list[RecipientResult] = []
+        self._extensions: tuple[tuple[str, str], ...] = ()
+        self._tls: TlsInfo | None = None
+        self._error: str | None = None
+        self._error_kind: ErrorKind | None = None
+        self._next: Action | None = None
+        self._flights = 0
+        self._pipelined = False
+        self._queue: list[Recipient] = []
+        self._in_transaction = 0  # RCPTs sent in the open transaction
+        self._mail_ok = False
+        self._closing_sent = False
+
+    def __repr__(self) -> str:
+        return f"Conversation(state={self._state!r}, steps={len(self._steps)})"
 
     # -- public ------------------------------------------------------------------------------
 

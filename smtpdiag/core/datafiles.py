@@ -15,12 +15,15 @@ Cache directory: ``$SMTPDIAG_CACHE_DIR``, else ``$XDG_CACHE_HOME/smtpdiag``, els
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import marshal
 import os
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 #: packages whose ``*.toml`` files are data
 PACKAGES = ("smtpdiag.core.catalog", "smtpdiag.core.data")
@@ -30,57 +33,62 @@ _CACHE_FORMAT = "2"
 Prefilter = dict[str, list[tuple[str, list[str] | None]]]
 
 
-def cache_dir() -> Path | None:
+def cache_dir() -> str | None:
+    """The cache folder (a path string: pathlib costs ~3 ms of imports a run)."""
     explicit = os.environ.get("SMTPDIAG_CACHE_DIR")
     if explicit:
-        return Path(explicit)
+        return explicit
     base = os.environ.get("XDG_CACHE_HOME")
     if not base:
-        try:
-            home = Path.home()
-        except (RuntimeError, KeyError):
+        home = os.path.expanduser("~")
+        if home in ("~", "/", ""):
             return None
-        base = str(home / ".cache") if home != Path("/") else ""
-    return Path(base) / "smtpdiag" if base else None
+        base = os.path.join(home, ".cache")
+    return os.path.join(base, "smtpdiag")
 
 
 def _cached(name: str, key: bytes, build: Any) -> Any:
     """``build()``'s result, cached under ``name`` and the hash of ``key``."""
     digest = hashlib.blake2b(key + _CACHE_FORMAT.encode(), digest_size=16).hexdigest()
     folder = cache_dir()
-    path = folder / f"{name}-{digest}.marshal" if folder else None
+    path = os.path.join(folder, f"{name}-{digest}.marshal") if folder else None
     if path is not None:
         try:
-            return marshal.loads(path.read_bytes())
+            with open(path, "rb") as fh:
+                return marshal.loads(fh.read())
         except (OSError, ValueError, EOFError, TypeError):
             pass
     value = build()
-    if path is not None:
+    if folder is not None and path is not None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(marshal.dumps(value))
+            os.makedirs(folder, exist_ok=True)
+            tmp = f"{path}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as fh:
+                fh.write(marshal.dumps(value))
             os.replace(tmp, path)
-            for old in path.parent.glob(f"{name}-*.marshal"):  # older contents: not needed
-                if old != path:
-                    old.unlink(missing_ok=True)
+            for old in os.listdir(folder):  # older contents: not needed
+                stale = os.path.join(folder, old)
+                if old.startswith(f"{name}-") and old.endswith(".marshal") and stale != path:
+                    with contextlib.suppress(OSError):
+                        os.unlink(stale)
         except (OSError, ValueError):
             pass  # no cache: every run parses (slower, still right)
     return value
 
 
-def package_dir(package: str) -> Path:
+def package_dir(package: str) -> str:
     """The folder of a package of ours (a plain directory: the wheel is not zip-safe).
 
     ``importlib.resources`` would do the same through zipfile, tempfile and shutil: ~10 ms
     of imports on every run for nothing.
     """
     module = importlib.import_module(package)
-    return Path(os.path.dirname(module.__file__ or ""))
+    return os.path.dirname(module.__file__ or "")
 
 
-def _source(package: str, stem: str) -> Path:
-    return package_dir(package) / f"{stem}.toml"
+def _read(package: str, stem: str) -> bytes:
+    with open(os.path.join(package_dir(package), f"{stem}.toml"), "rb") as fh:
+        return fh.read()
 
 
 def _parse_toml(raw: bytes) -> Any:
@@ -91,7 +99,7 @@ def _parse_toml(raw: bytes) -> Any:
 
 def load(package: str, stem: str) -> dict[str, Any]:
     """The data of ``<package>/<stem>.toml`` (parsed once per content, then cached)."""
-    raw = _source(package, stem).read_bytes()
+    raw = _read(package, stem)
     data: dict[str, Any] = _cached(f"{package}.{stem}", raw, lambda: _parse_toml(raw))
     return data
 
@@ -99,17 +107,13 @@ def load(package: str, stem: str) -> dict[str, Any]:
 def load_derived(name: str, inputs: list[tuple[str, str]], build: Any) -> Any:
     """``build()``'s result (marshal-able data), cached by the content of the ``inputs``
     TOML files: the classifier's whole rule table, say, in one read instead of three."""
-    raw = b"\0".join(_source(package, stem).read_bytes() for package, stem in inputs)
+    raw = b"\0".join(_read(package, stem) for package, stem in inputs)
     return _cached(name, raw, build)
 
 
 def load_prefilter() -> Prefilter:
     """The classifier prefilter: regex source -> [(branch, required literals), ...]."""
-    raw = (
-        _source("smtpdiag.core.data", "providers").read_bytes()
-        + b"\0"
-        + (_source("smtpdiag.core.data", "rules").read_bytes())
-    )
+    raw = _read("smtpdiag.core.data", "providers") + b"\0" + (_read("smtpdiag.core.data", "rules"))
     built: Prefilter = _cached("prefilter", raw, _prefilter)
     return {k: [(b, lits) for b, lits in v] for k, v in built.items()}
 
@@ -124,9 +128,11 @@ def _prefilter() -> Prefilter:
 
 def sources() -> list[Path]:
     """Every TOML data file of the package."""
+    from pathlib import Path
+
     out: list[Path] = []
     for package in PACKAGES:
-        root = package_dir(package)
+        root = Path(package_dir(package))
         out.extend(sorted(root.glob("*.toml")))
     return out
 

@@ -6,7 +6,7 @@ reaches a terminal, so a server can never emit control sequences on the user's s
 
 from __future__ import annotations
 
-import base64
+import binascii
 import json
 import re
 from collections.abc import Callable
@@ -74,7 +74,7 @@ def _reply_json(reply: Reply | None) -> dict[str, Any] | None:
         # the lines show such bytes as \\xHH; here they are, exactly (base64 of the
         # lines' bytes after the code, joined by CRLF)
         data = "\r\n".join(reply.lines).encode("utf-8", "surrogateescape")
-        out["raw"] = base64.b64encode(data).decode("ascii")
+        out["raw"] = binascii.b2a_base64(data, newline=False).decode("ascii")
     return out
 
 
