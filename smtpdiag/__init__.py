@@ -20,7 +20,6 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from smtpdiag.auth.checks import check_auth
     from smtpdiag.auth.findings import AuthReport, DnsblResult, Finding, PtrReport
-    from smtpdiag.core.classify import Classification
     from smtpdiag.core.errors import AddressError, RecordError, SmtpdiagError, UsageError
     from smtpdiag.core.explanation import (
         Card,
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
         Annotation,
         Attempt,
         CatchAll,
+        Classification,
         Diagnosis,
         MxHost,
         MxPlan,
@@ -101,7 +101,7 @@ _LAZY = {
         "core.explanation",
     ),
     **dict.fromkeys(("AuthReport", "DnsblResult", "Finding", "PtrReport"), "auth.findings"),
-    "Classification": "core.classify",
+    "Classification": "core.model",
     "check_auth": "auth.checks",
     **dict.fromkeys(
         (

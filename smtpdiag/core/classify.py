@@ -21,20 +21,11 @@ from typing import Any
 from smtpdiag.core import catalog
 from smtpdiag.core.datafiles import load as load_data
 from smtpdiag.core.datafiles import load_derived, load_prefilter
-from smtpdiag.core.model import Reason, as_reason
+from smtpdiag.core.model import Classification, Confidence, Reason, as_reason
 from smtpdiag.core.records import record
 from smtpdiag.core.reply import detect_stage, find_enhanced, find_trailing_enhanced
 
 MAX_TEXT = 20_000
-
-
-@record
-class Classification:
-    reason: Reason
-    confidence: str  # "high", "medium", "low"
-    evidence: str
-    rule: str | None = None  # id of the text or provider rule that matched
-    provider: str | None = None  # provider/MTA name when a provider pattern matched
 
 
 @record
@@ -49,7 +40,7 @@ class _TextRule:
     classes: frozenset[str]
     provider: str | None
     coded: bool = False  # only for replies that carry a code (not for MTA-written text)
-    confidence: str = "high"  # "medium" for catch-alls that other evidence may override
+    confidence: Confidence = "high"  # "medium" for catch-alls that other evidence may override
     yields: bool = False  # an expiry: a cause given in the same text wins over it
 
     def search(self, text: str, lowered: str) -> re.Match[str] | None:

@@ -73,14 +73,7 @@ def annotate_reply(reply: Reply, stage: str, lang: str = "en") -> Annotation:
     """Title, one-line meaning and reason for a reply, from the catalog and classifier."""
     cls = classify(reply.code, reply.enhanced, reply.text, stage)
     title, meaning = describe(reply.code, reply.enhanced, cls, lang)
-    return Annotation(
-        title=title,
-        meaning=meaning,
-        reason=cls.reason,
-        evidence=cls.evidence,
-        rule=cls.rule,
-        provider=cls.provider,
-    )
+    return Annotation(title=title, meaning=meaning, classification=cls)
 
 
 def annotate_steps(steps: Sequence[Step], lang: str = "en") -> tuple[Step, ...]:

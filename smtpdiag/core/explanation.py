@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 from smtpdiag.core import catalog
 from smtpdiag.core.catalog import Entry
 from smtpdiag.core.classify import (
-    Classification,
     PatternInfo,
     classify,
     classify_in_context,
     describe,
     pattern_info,
 )
+from smtpdiag.core.model import Classification
 from smtpdiag.core.records import record
 from smtpdiag.core.reply import extract_reply, find_trailing_enhanced
 

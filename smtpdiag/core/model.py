@@ -135,16 +135,48 @@ class Reply:
         return 500 <= self.code < 600
 
 
+Confidence = Literal["high", "medium", "low"]
+
+
+@record
+class Classification:
+    """The classifier's verdict on one reply or text: the reason and what shows it."""
+
+    reason: Reason
+    confidence: Confidence
+    evidence: str
+    rule: str | None = None  # id of the text or provider rule that matched
+    provider: str | None = None  # provider/MTA name when a provider pattern matched
+
+
 @record
 class Annotation:
-    """What a reply means, from the catalog and the classifier."""
+    """What a reply in a transcript means: the catalog's title and meaning over the
+    classifier's :class:`Classification` (whose fields it also answers for)."""
 
     title: str
     meaning: str
-    reason: Reason
-    evidence: str = ""
-    rule: str | None = None  # classifier rule that matched
-    provider: str | None = None  # provider/MTA of a matching provider pattern
+    classification: Classification
+
+    @property
+    def reason(self) -> Reason:
+        return self.classification.reason
+
+    @property
+    def confidence(self) -> Confidence:
+        return self.classification.confidence
+
+    @property
+    def evidence(self) -> str:
+        return self.classification.evidence
+
+    @property
+    def rule(self) -> str | None:
+        return self.classification.rule
+
+    @property
+    def provider(self) -> str | None:
+        return self.classification.provider
 
 
 @record

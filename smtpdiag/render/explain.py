@@ -6,7 +6,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from smtpdiag.core import catalog
-from smtpdiag.core.classify import Classification, PatternInfo
+from smtpdiag.core.classify import PatternInfo
 from smtpdiag.core.explanation import (
     Card,
     Comparison,
@@ -14,7 +14,7 @@ from smtpdiag.core.explanation import (
     MessageExplanation,
     RecipientExplanation,
 )
-from smtpdiag.core.model import SCHEMA_VERSION
+from smtpdiag.core.model import SCHEMA_VERSION, Classification
 from smtpdiag.render.text import Style, escape, plain, ui
 
 if TYPE_CHECKING:

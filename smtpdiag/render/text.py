@@ -93,6 +93,7 @@ def _step_json(step: Step) -> dict[str, Any]:
             "title": ann.title,
             "meaning": ann.meaning,
             "reason": ann.reason,
+            "confidence": ann.confidence,
             "evidence": ann.evidence,
             "rule": ann.rule,
             "provider": ann.provider,
