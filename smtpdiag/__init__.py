@@ -45,7 +45,7 @@ if TYPE_CHECKING:
         Step,
         TlsInfo,
     )
-    from smtpdiag.prober import ProbeOptions, probe, probe_many
+    from smtpdiag.prober import ProbeOptions, probe, probe_many, probe_stream
     from smtpdiag.render.text import to_json
 
 __all__ = [
@@ -82,6 +82,7 @@ __all__ = [
     "explain_message",
     "probe",
     "probe_many",
+    "probe_stream",
     "to_json",
 ]
 
@@ -121,6 +122,7 @@ _LAZY = {
     ),
     "probe": "prober",
     "probe_many": "prober",
+    "probe_stream": "prober",
     "ProbeOptions": "prober",
     "to_json": "render.text",
 }

@@ -24,6 +24,7 @@ EXIT_UNDELIVERABLE = 1
 EXIT_USAGE = 2
 EXIT_TEMPORARY = 3
 EXIT_UNKNOWN = 4
+EXIT_EXPECTATION = 5
 
 VERDICT_EXIT = {
     "deliverable": EXIT_OK,
@@ -42,7 +43,10 @@ Exit codes:
   2  usage error (bad address or option; nothing was sent)
   3  temporary (4xx: greylisting, full server, try later)
   4  unknown (no server reachable, DNS failure, timeout)
-With several addresses the worst result wins (1, then 4, then 3)."""
+  5  an expectation failed (--expect, or a verdict column in --file)
+With several addresses the worst result wins (1, then 4, then 3); with
+expectations only they count (0 or 5). --file with bad lines: 2 (after
+probing the rest)."""
 
 
 def exit_code(results: Sequence[ProbeResult]) -> int:
@@ -178,7 +182,15 @@ def main() -> None:
 
 
 @main.command(epilog=EXIT_CODES_HELP)
-@click.argument("addresses", nargs=-1, required=True, metavar="ADDRESS...")
+@click.argument("addresses", nargs=-1, metavar="ADDRESS...")
+@click.option(
+    "--file",
+    "list_file",
+    metavar="FILE",
+    help="Probe the addresses in FILE ('-': stdin): one per line, '#' comments, an optional "
+    "second column with the expected verdict; CSV when FILE ends in .csv or with --column.",
+)
+@click.option("--column", metavar="NAME", help="CSV: the column holding the addresses.")
 @click.option(
     "--from",
     "mail_from",
@@ -229,18 +241,78 @@ def main() -> None:
 @click.option(
     "--max-per-host",
     type=int,
-    default=1,
+    default=2,
     show_default=True,
-    help="Connections open at once to one server address (with several ADDRESSes).",
+    help="Sessions open at once to one server address (lists).",
+)
+@click.option(
+    "--concurrency",
+    type=int,
+    default=50,
+    show_default=True,
+    help="Sessions open at once in all (lists).",
+)
+@click.option(
+    "--rcpts-per-session",
+    type=int,
+    default=9,
+    show_default=True,
+    help="Recipients one session carries (lists). 9 stays under Postfix's error limits.",
+)
+@click.option("--rate", metavar="N/s", help="At most N addresses a second per domain (lists).")
+@click.option(
+    "--retry-temporary",
+    metavar="SCHEDULE",
+    is_flag=False,
+    flag_value="60,300,900",
+    default=None,
+    help="Retry greylisted / 4xx results after these waits in seconds (default "
+    "60,300,900), within --deadline.",
+)
+@click.option(
+    "--expect",
+    metavar="VERDICT",
+    help="Exit 5 unless every address gets this verdict (or one of a|b); per-line "
+    "verdicts in --file win.",
+)
+@click.option(
+    "--order",
+    type=click.Choice(["input", "completion"]),
+    default=None,
+    help="Output order. Default: input for text/json, completion for jsonl/csv.",
+)
+@click.option(
+    "-o",
+    "--output",
+    metavar="FILE",
+    help="Write results to FILE instead of stdout (appends when it is the --resume file).",
+)
+@click.option(
+    "--resume",
+    metavar="FILE",
+    help="Skip addresses already in FILE (a JSONL output of an earlier run).",
+)
+@click.option("--junit", metavar="FILE", help="Write JUnit XML: one testcase per address.")
+@click.option(
+    "--summary-md",
+    metavar="FILE",
+    help="Append a Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY).",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=True,
+    show_default=True,
+    help="Progress line on stderr (lists, only on a terminal).",
 )
 @click.option("--no-shuffle", is_flag=True, help="Keep MX hosts of equal preference in DNS order.")
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "jsonl", "csv"]),
     default="text",
     show_default=True,
-    help="text: annotated transcript. json: one object per address.",
+    help="text: annotated transcript. json: one object per address. jsonl: one line per "
+    "address, streamed. csv: one row per address.",
 )
 @click.option(
     "--color/--no-color",
@@ -283,6 +355,19 @@ def probe(
     pipelining: bool,
     all_mx: bool,
     max_per_host: int,
+    concurrency: int,
+    rcpts_per_session: int,
+    rate: str | None,
+    retry_temporary: str | None,
+    expect: str | None,
+    order: str | None,
+    output: str | None,
+    resume: str | None,
+    junit: str | None,
+    summary_md: str | None,
+    progress: bool,
+    list_file: str | None,
+    column: str | None,
     no_shuffle: bool,
     fmt: str,
     color: bool | None,
@@ -299,8 +384,13 @@ def probe(
       smtpdiag probe --format json user@example.com | jq .verdict
       smtpdiag probe --server mx.example.com:2525 --no-catch-all user@example.com
       smtpdiag probe --resolver 127.0.0.1:5300 --port 2525 user@test.example
+      smtpdiag probe --file list.txt --format jsonl -o results.jsonl --junit junit.xml
     """
+    import dataclasses
+
     from smtpdiag.core.addresses import parse_address
+    from smtpdiag.core.errors import UsageError
+    from smtpdiag.listrun import ListRun, asyncio_run
     from smtpdiag.prober import ProbeOptions, check_options
 
     families: tuple[int, ...] = (4, 6)
@@ -324,6 +414,8 @@ def probe(
         pipelining=pipelining,
         all_mx=all_mx,
         max_per_host=max_per_host,
+        concurrency=concurrency,
+        rcpts_per_session=rcpts_per_session,
         shuffle=not no_shuffle,
         ca_file=ca_file,
         lang=lang,
@@ -331,16 +423,31 @@ def probe(
         dkim_selectors=dkim_selectors,
         dnsbls=dnsbls or None,
     )
+    listing = ListRun(
+        fmt=fmt,
+        order=order or ("input" if fmt in ("text", "json") else "completion"),
+        output=output,
+        resume=resume,
+        junit=junit,
+        summary_md=summary_md,
+        progress=progress,
+        colour=_use_colour(color) if output is None else False,
+        lang=lang,
+    )
     try:
+        if rate is not None or retry_temporary is not None:
+            from smtpdiag.core.listinput import parse_rate, parse_schedule
+
+            opts = dataclasses.replace(
+                opts,
+                rate=parse_rate(rate) if rate is not None else None,
+                retry_temporary=parse_schedule(retry_temporary) if retry_temporary else (),
+            )
         check_options(opts)
-        parsed = []
-        for address in addresses:
-            try:
-                parsed.append(parse_address(address))
-            except SmtpdiagError as exc:
-                if fmt == "json":  # machines get the refusal as JSON too (and exit 2)
-                    _echo_usage_json(str(exc), address=address, verdict=None, reason="syntax")
-                raise
+        if expect is not None:
+            from smtpdiag.core.listinput import parse_expect
+
+            listing.expect = parse_expect(expect)
         if server:
             from smtpdiag.core.addresses import parse_host_port
 
@@ -349,12 +456,38 @@ def probe(
             from smtpdiag.prober import parse_resolvers
 
             parse_resolvers(resolvers)
+        if list_file is None and not addresses:
+            raise UsageError("give ADDRESS... or --file FILE (try: smtpdiag probe --help)")
+        if list_file is not None and addresses:
+            raise UsageError("give ADDRESS... or --file FILE, not both")
+        if list_file is not None:
+            listing.read_file(list_file, column)
+        else:
+            parsed = []
+            for address in addresses:
+                try:
+                    parsed.append(parse_address(address))
+                except SmtpdiagError as exc:
+                    if fmt in ("json", "jsonl"):  # machines get the refusal as JSON too
+                        _echo_usage_json(str(exc), address=address, verdict=None, reason="syntax")
+                    raise
+            listing.set_addresses(addresses, parsed)
+        listing.open_outputs()
     except SmtpdiagError as exc:
         _fail(_as_flags(exc))
         return
-    results = _run_probes(parsed, opts)
-    _print_results(results, fmt, _use_colour(color), lang)
-    _exit(exit_code(results))
+    if len(listing.entries) == 1 and listing.plain_single():
+        results = _run_probes(listing.parsed, opts)
+        _print_results(results, fmt, listing.colour, lang)
+        _exit(listing.single_exit(results[0]))
+    started()
+    try:
+        code = asyncio_run(listing.run(opts))
+    except KeyboardInterrupt:
+        listing.interrupted()
+        click.echo("smtpdiag: interrupted; results so far are written", err=True)
+        sys.exit(130)
+    _exit(code)
 
 
 #: ProbeOptions fields whose command-line flag is not simply --field-name

@@ -10,7 +10,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +48,12 @@ class ProbeOptions:
     auth: bool = False  # run the SPF/DMARC/DKIM/PTR/DNSBL report even when nothing is refused
     dkim_selectors: tuple[str, ...] = ()
     dnsbls: tuple[str, ...] | None = None  # None: the default lists
-    max_per_host: int = 1  # connections open at once to one server address
+    max_per_host: int = 2  # connections open at once to one server address
+    # lists (probe_many, probe_stream, the CLI with several addresses):
+    concurrency: int = 50  # sessions open at once in all
+    rcpts_per_session: int = 9  # recipients one session carries (under Postfix's error limits)
+    rate: float | None = None  # addresses a second per domain (None: no limit)
+    retry_temporary: tuple[float, ...] = ()  # waits before retrying a "try later" result
     seed: int | None = field(default=None, repr=False)  # for reproducible shuffles in tests
 
 
@@ -123,6 +128,19 @@ def check_options(opts: ProbeOptions) -> None:
         raise UsageError("families: give 4, 6 or both (-4 and -6 together leave none)", "families")
     if not 1 <= opts.max_per_host <= 100:
         raise UsageError(f"max_per_host {opts.max_per_host}: must be from 1 to 100", "max_per_host")
+    if not 1 <= opts.concurrency <= 1000:
+        raise UsageError(f"concurrency {opts.concurrency}: must be from 1 to 1000", "concurrency")
+    if not 1 <= opts.rcpts_per_session <= 100:
+        raise UsageError(
+            f"rcpts_per_session {opts.rcpts_per_session}: must be from 1 to 100",
+            "rcpts_per_session",
+        )
+    if opts.rate is not None and not 0 < opts.rate <= 100_000:
+        raise UsageError(f"rate {opts.rate}: must be more than 0 a second", "rate")
+    if len(opts.retry_temporary) > 20 or any(not 0 <= w <= 86_400 for w in opts.retry_temporary):
+        raise UsageError(
+            "retry_temporary: at most 20 waits, each from 0 to 86400 seconds", "retry_temporary"
+        )
     from smtpdiag.core.catalog import available_languages
 
     if opts.lang not in available_languages():
@@ -212,23 +230,44 @@ def _options(options: ProbeOptions | None, fields: dict[str, object]) -> ProbeOp
 async def probe_many(
     addresses: Sequence[str | Address],
     options: ProbeOptions | None = None,
-    concurrency: int = 4,
     **kwargs: object,
 ) -> list[ProbeResult]:
-    """Probe several addresses, a few at a time; results keep the input order."""
-    opts = _options(options, kwargs)
+    """Probe a list of addresses; results keep the input order (see :func:`probe_stream`)."""
+    results: list[ProbeResult | None] = [None] * len(addresses)
+    async for index, result in _stream(addresses, options, kwargs):
+        results[index] = result
+    return [r for r in results if r is not None]
+
+
+async def probe_stream(
+    addresses: Sequence[str | Address],
+    options: ProbeOptions | None = None,
+    **kwargs: object,
+) -> AsyncIterator[ProbeResult]:
+    """Probe a list of addresses, yielding each result as soon as it is known.
+
+    Addresses that share MX hosts share SMTP sessions (``rcpts_per_session`` recipients
+    each, ``max_per_host`` sessions per server address, ``concurrency`` in all); the
+    catch-all check runs once per domain; duplicates are probed once and yielded for each
+    time they occur. All options are validated, and every address parsed, before any I/O.
+    """
+    async for _, result in _stream(addresses, options, kwargs):
+        yield result
+
+
+async def _stream(
+    addresses: Sequence[str | Address], options: ProbeOptions | None, fields: dict[str, object]
+) -> AsyncIterator[tuple[int, ProbeResult]]:
+    opts = _options(options, fields)
     check_options(opts)
-    if not 1 <= concurrency <= 1000:
-        raise UsageError(f"concurrency {concurrency}: must be from 1 to 1000", "concurrency")
     parsed = [a if isinstance(a, Address) else parse_address(a) for a in addresses]
-    sem = asyncio.Semaphore(concurrency)
-    limits = HostLimits(opts.max_per_host)
+    if len(parsed) == 1:  # one address: the single-probe path
+        yield 0, await _probe(parsed[0], opts)
+        return
+    from smtpdiag.batch import Batch
 
-    async def one(a: Address) -> ProbeResult:
-        async with sem:
-            return await _probe(a, opts, limits)
-
-    return list(await asyncio.gather(*(one(a) for a in parsed)))
+    async for pair in Batch(opts).run(parsed):
+        yield pair
 
 
 class HostLimits:
@@ -397,7 +436,6 @@ async def _auth_for(
     lookup: Any = None,
 ) -> tuple[AuthReport | None, Finding | None]:
     from smtpdiag.auth.checks import run_auth
-    from smtpdiag.auth.findings import attribute
     from smtpdiag.io.dns import DnsConfig, DnsLookup, make_resolver
 
     if lookup is None:
@@ -406,7 +444,6 @@ async def _auth_for(
         except UsageError:
             return None, None
         lookup = DnsLookup(resolver)
-    step = diagnosis.deciding
     ip = next((a.local_address for a in attempts if a.local_address), None)
     ip = ip or opts.source_address
     domain = _auth_domain(opts, helo)
@@ -420,12 +457,21 @@ async def _auth_for(
         dnsbl_zones=opts.dnsbls,
         budget=max(1.0, min(30.0, 6 * opts.dns_timeout, remaining)),
     )
-    where = ""
-    if step is not None and step.reply is not None and step.reply.code // 100 in (4, 5):
-        brief = f"{step.reply.code}" + (f" {step.reply.enhanced}" if step.reply.enhanced else "")
-        where = f"{brief} at {_STAGE_NAMES.get(step.stage, step.stage)}"
-        return report, attribute(report, diagnosis.reason, where)
-    return report, None
+    return report, attribute_refusal(report, diagnosis)
+
+
+def attribute_refusal(report: AuthReport, diagnosis: Diagnosis) -> Finding | None:
+    """What in ``report`` explains the refusal that decided ``diagnosis`` (None: no 4xx/5xx
+    reply decided it, or nothing in the report explains it)."""
+    from smtpdiag.auth.findings import attribute
+
+    step = diagnosis.deciding
+    if step is None or step.reply is None or step.reply.code // 100 not in (4, 5):
+        return None
+    brief = f"{step.reply.code}" + (f" {step.reply.enhanced}" if step.reply.enhanced else "")
+    return attribute(
+        report, diagnosis.reason, f"{brief} at {_STAGE_NAMES.get(step.stage, step.stage)}"
+    )
 
 
 async def _try_hosts(

@@ -32,6 +32,8 @@ LAYERS = {
     "smtpdiag.render": "core",  # renderers: data in, text out
     "smtpdiag.io": "io",
     "smtpdiag.prober": "orchestration",
+    "smtpdiag.batch": "orchestration",  # the list scheduler
+    "smtpdiag.listrun": "cli",  # a list run of the probe command: input, outputs, reports
     "smtpdiag.cli": "cli",
     "smtpdiag.demo": "cli",
     "smtpdiag.__main__": "cli",

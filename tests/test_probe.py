@@ -6,6 +6,8 @@ verdict, the reason, the captured replies and the exit code.
 
 from __future__ import annotations
 
+import json
+
 import asyncio
 import time
 from typing import Any
@@ -457,10 +459,17 @@ def test_several_addresses_give_json_lines_and_worst_exit_code(rig: Rig) -> None
             "user@closing.example.test",
         ]
     )
-    lines = result.output.strip().splitlines()
+    lines = result.stdout.strip().splitlines()
     assert len(lines) == 3
-    assert [line.count('"schema": 2') for line in lines] == [1, 1, 1]
+    docs = [json.loads(line) for line in lines]
+    assert [d["address"] for d in docs] == [  # input order (the default for json)
+        "alice@example.test",
+        "nobody@example.test",
+        "user@closing.example.test",
+    ]
+    assert [d["line"] for d in docs] == [1, 2, 3]
     assert result.exit_code == 1
+    assert "smtpdiag: 3 addresses in" in result.stderr  # the list summary
 
 
 def test_text_output_has_transcript_and_verdict(rig: Rig) -> None:
@@ -566,10 +575,28 @@ def test_never_more_connections_to_one_host_than_configured(rig: Rig) -> None:
     log.max_live = 0
     before = log.connections
     addresses = [f"user{i}@lag.example.test" for i in range(6)]
-    result = run_cli(["probe", *base_args(rig), "--format", "json", *addresses])
+    one_each = ["--rcpts-per-session", "1", "--no-catch-all"]
+    args = ["probe", *base_args(rig), "--format", "json", *one_each, "--max-per-host", "1"]
+    result = run_cli([*args, *addresses])
     assert result.exit_code == 0
     assert log.connections - before == 6  # one connection per address probed
-    assert log.max_live == 1  # never two at once (--max-per-host 1, the default)
+    assert log.max_live == 1  # never two at once (--max-per-host 1)
     log.max_live = 0
-    run_cli(["probe", *base_args(rig), "--max-per-host", "3", *addresses])
+    run_cli(["probe", *base_args(rig), *one_each, "--max-per-host", "3", *addresses])
     assert 2 <= log.max_live <= 3  # the limit is what holds them back
+
+
+def test_a_list_shares_sessions(rig: Rig) -> None:
+    log = rig.logs["127.0.0.19"]  # mx-lag: accepts everything
+    before = log.connections
+    log.session_rcpts.clear()
+    addresses = [f"user{i}@lag.example.test" for i in range(20)]
+    result = run_cli(["probe", *base_args(rig), "--format", "jsonl", *addresses])
+    assert result.exit_code == 0, result.output
+    docs = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted(d["address"] for d in docs) == sorted(addresses)
+    # 20 addresses, 9 a session, one catch-all RCPT for the domain (in its first session)
+    assert log.connections - before == 3
+    assert sorted(log.session_rcpts) == [2, 9, 10]
+    assert all(d["verdict"] == "accept-all" for d in docs)  # the server accepts anything
+    assert log.forbidden == []

@@ -19,7 +19,9 @@ from smtpdiag.core.model import (
     ErrorKind,
     MxPlan,
     Reason,
+    RecipientResult,
     Reply,
+    Retry,
     Step,
     Verdict,
 )
@@ -71,9 +73,45 @@ def reply_brief(reply: Reply, width: int = 140) -> str:
 
 def annotate_reply(reply: Reply, stage: str, lang: str = "en") -> Annotation:
     """Title, one-line meaning and reason for a reply, from the catalog and classifier."""
-    cls = classify(reply.code, reply.enhanced, reply.text, stage)
-    title, meaning = describe(reply.code, reply.enhanced, cls, lang)
+    return _annotation(reply.code, reply.enhanced, reply.text, stage, lang)
+
+
+@functools.lru_cache(maxsize=2048)
+def _annotation(code: int, enhanced: str | None, text: str, stage: str, lang: str) -> Annotation:
+    # cached: a list run sees the same greeting, EHLO and MAIL replies in every session
+    cls = classify(code, enhanced, text, stage)
+    title, meaning = describe(code, enhanced, cls, lang)
     return Annotation(title=title, meaning=meaning, classification=cls)
+
+
+def recipient_view(
+    attempt: Attempt, address: str, domain: str, catch_all: RecipientResult | None = None
+) -> Attempt:
+    """One address's share of a session that carried several recipients: the session's
+    steps without the other addresses' RCPTs, its own RCPT result and the catch-all check
+    of its domain (from this session, else ``catch_all``, answered in another)."""
+    mine = [r for r in attempt.recipients if not r.random and r.address == address][:1]
+    randoms = [r for r in attempt.recipients if r.random and r.address.endswith("@" + domain)]
+    conclusive = [
+        r for r in randoms if r.step.reply is not None and r.step.reply.code // 100 in (2, 5)
+    ]
+    if not conclusive and catch_all is not None and mine and mine[0].step.reply is not None:
+        randoms = [catch_all]  # a yes/no from another session beats this one's 4xx
+    keep = {id(r.step) for r in mine} | {id(r.step) for r in randoms[:1]}
+    others = {id(r.step) for r in attempt.recipients} - keep
+    steps = tuple(s for s in attempt.steps if id(s) not in others)
+    return dataclasses.replace(attempt, steps=steps, recipients=(*mine, *randoms[:1]))
+
+
+def retry_note(retries: Sequence[Retry], verdict: str, lang: str = "en") -> str:
+    """ " It said "try later" twice first (450 4.2.0); retried after 60 s, 300 s: cleared." """
+    if not retries:
+        return ""
+    first = retries[0]
+    brief = " ".join(str(x) for x in (first.code, first.enhanced) if x is not None) or first.reason
+    waits = ", ".join(f"{r.after_s:g} s" for r in retries)
+    key = "retry-still" if verdict == "temporary" else "retry-cleared"
+    return summary_text(key, lang, count=str(len(retries)), first=brief, waits=waits)
 
 
 def annotate_steps(steps: Sequence[Step], lang: str = "en") -> tuple[Step, ...]:

@@ -308,6 +308,19 @@ class Diagnosis:
 
 
 @record
+class Retry:
+    """An earlier try of the same address that ended "try later" (greylisting, 4xx), kept
+    when ``--retry-temporary`` tried again."""
+
+    after_s: float  # seconds after the first try started
+    verdict: Verdict
+    reason: str
+    code: int | None
+    enhanced: str | None
+    summary: str
+
+
+@record
 class ProbeResult:
     """Everything one probe of one address found."""
 
@@ -321,6 +334,7 @@ class ProbeResult:
     options: tuple[tuple[str, str], ...] = ()
     auth: AuthReport | None = None  # SPF/DMARC/DKIM/PTR/DNSBL, run for rejections (or --auth)
     finding: Finding | None = None  # what in `auth` explains the rejection
+    retries: tuple[Retry, ...] = ()  # earlier "try later" results (--retry-temporary)
 
     @property
     def verdict(self) -> Verdict:

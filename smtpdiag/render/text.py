@@ -209,6 +209,17 @@ def to_dict(result: ProbeResult, lang: str = "en") -> dict[str, Any]:
         "started_at": result.started_at,
         "elapsed_ms": result.elapsed_ms,
         "options": dict(result.options),
+        "retries": [
+            {
+                "after_s": r.after_s,
+                "verdict": r.verdict,
+                "reason": r.reason,
+                "code": r.code,
+                "enhanced": r.enhanced,
+                "summary": r.summary,
+            }
+            for r in result.retries
+        ],
     }
 
 

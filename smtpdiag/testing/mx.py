@@ -48,6 +48,13 @@ class MxConfig:
     greylist: bool = False
     delays: dict[str, float] = field(default_factory=dict)  # verb -> seconds before replying
     drop: tuple[str, ...] = ()  # verbs after which the connection is closed without reply
+    #: more connections than this open at once: greet the extra ones with 421 and close
+    busy_over: int | None = None
+    #: RCPTs one transaction may carry; later ones get 452 4.5.3 (RFC 5321 4.5.3.1.10)
+    max_rcpts: int | None = None
+    #: refused RCPTs in one session before "421 4.7.0 Error: too many errors" and a close
+    #: (Postfix's smtpd_hard_error_limit is 20)
+    error_limit: int | None = None
 
 
 @dataclass
@@ -59,6 +66,8 @@ class ServerLog:
     forbidden: list[str] = field(default_factory=list)  # DATA or BDAT, if ever received
     live: set[asyncio.BaseTransport] = field(default_factory=set)  # open connections
     max_live: int = 0  # most connections open at once
+    busy: int = 0  # connections turned away with 421 (busy_over)
+    session_rcpts: list[int] = field(default_factory=list)  # RCPTs of each closed session
 
     def close_all(self) -> None:
         for transport in list(self.live):
@@ -120,6 +129,9 @@ class FakeSMTP(SMTP):
         self.log = log
         self.greylist_seen = greylist_seen
         self._greeted = False
+        self._errors = 0
+        self._rcpts = 0  # in this transaction
+        self._session_rcpts = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not self._greeted:
@@ -129,6 +141,8 @@ class FakeSMTP(SMTP):
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
+        if self._greeted and self.transport is not None:
+            self.log.session_rcpts.append(self._session_rcpts)
         for transport in (self.transport, getattr(self, "_original_transport", None)):
             self.log.live.discard(transport)
         super().connection_lost(error)
@@ -137,6 +151,12 @@ class FakeSMTP(SMTP):
         if not self._greeted:
             self._greeted = True
             cfg = self.config
+            if cfg.busy_over is not None and len(self.log.live) > cfg.busy_over:
+                self.log.busy += 1
+                await super().push("421 4.7.0 Error: too many connections, try again later")
+                if self.transport is not None:
+                    self.transport.close()
+                return
             if cfg.greeting_delay:
                 await asyncio.sleep(cfg.greeting_delay)
             if not cfg.greeting:
@@ -186,6 +206,7 @@ class FakeSMTP(SMTP):
             return
         if await self.check_helo_needed() or await self.check_auth_needed("MAIL"):
             return
+        self._rcpts = 0
         stripped = self._strip_command_keyword("FROM:", arg or "")
         sender = (stripped or "").strip().split(" ")[0].strip("<>").lower()
         scripted = (
@@ -227,6 +248,11 @@ class FakeSMTP(SMTP):
             return
         cfg = self.config
         key = address.lower()
+        self._rcpts += 1
+        self._session_rcpts += 1
+        if cfg.max_rcpts is not None and self._rcpts > cfg.max_rcpts:
+            await self.push("452 4.5.3 Error: too many recipients")
+            return
         if cfg.greylist:
             peer = str(self.session.peer[0]) if self.session.peer else "?"
             if (peer, key) not in self.greylist_seen:
@@ -241,11 +267,19 @@ class FakeSMTP(SMTP):
             reply = cfg.rcpt_default
         if reply.startswith("2"):
             self.envelope.rcpt_tos.append(address)
+        elif reply[:1] in ("4", "5") and cfg.error_limit is not None:
+            self._errors += 1
+            if self._errors >= cfg.error_limit:
+                await self.push("421 4.7.0 Error: too many errors")
+                if self.transport is not None:
+                    self.transport.close()
+                return
         await self.push(_lines(reply, address=address))
 
     async def smtp_RSET(self, arg: str) -> None:
         if await self._scripted("RSET", arg):
             return
+        self._rcpts = 0
         await super().smtp_RSET(arg)
 
     async def smtp_QUIT(self, arg: str) -> None:

@@ -1,0 +1,603 @@
+"""Probing lists: many addresses, few sessions. Orchestration (async), like prober.py.
+
+The scheduler groups addresses by their MX hosts and lets one SMTP session carry several
+recipients (``rcpts_per_session``, 9 by default: under Postfix's ``smtpd_soft_error_limit``
+of 10 refused commands, after which it sleeps before every reply, and far under its hard
+limit of 20, where it disconnects). Around the sessions:
+
+* **caps**: at most ``max_per_host`` sessions open at once to one server address, at most
+  ``concurrency`` in all, and optionally at most ``rate`` addresses a second per domain;
+* **one catch-all check per domain**: the first session of a domain carries the random
+  recipient; the domain's other sessions wait for its answer, and every accepted address of
+  the domain gets it;
+* **failover**: an address whose session did not decide it (connection refused, timeout,
+  4xx greeting) moves to the next MX address; an address found down is remembered for the
+  run and not connected to again;
+* **"try again"**: RCPTs answered 452 (too many recipients) and recipients a session closed
+  before (421 mid-session) are sent again in a new session; a server that greets with 421
+  (too many connections) is left alone for a while (backing off: 1 s, 2 s, 4 s ...);
+* **greylisting**: with ``retry_temporary`` waits, an address whose result is "temporary"
+  is tried again after each wait (the waits overlap with the rest of the run), as long as
+  the address's ``deadline`` allows; earlier results stay in ``ProbeResult.retries``;
+* **caches**: MX plans per domain, down hosts, the auth report per (sender domain, client
+  IP): a thousand refusals cost one SPF/DMARC/DKIM/PTR/DNSBL report.
+
+Results are yielded as they complete: ``(index, result)`` for each input position
+(duplicates are probed once and yielded for every position).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import datetime
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from smtpdiag.core.model import Address, Attempt, MxHost, MxPlan, ProbeResult, RecipientResult
+from smtpdiag.io.smtp import Recipient, SessionOptions, run_session
+from smtpdiag.prober import (
+    HostLimits,
+    ProbeOptions,
+    _as_ip,
+    _auth_domain,
+    _warm_up,
+    attribute_refusal,
+    default_helo,
+    needs_auth,
+    parse_resolvers,
+    random_local_part,
+)
+
+if TYPE_CHECKING:
+    from smtpdiag.auth.findings import AuthReport
+
+#: how often a recipient is sent again after 452 / a session closed before its RCPT
+MAX_REQUEUES = 4
+#: a server that greets with 421 is left alone this long (doubling, at most BACKOFF_MAX)
+BACKOFF_START = 1.0
+BACKOFF_MAX = 30.0
+
+
+@dataclasses.dataclass(eq=False)
+class _Item:
+    """One distinct address of the list, while it is being probed."""
+
+    addr: Address
+    key: str  # the domain: its catch-all check, its rate
+    positions: list[int]
+    target: _Target | None = None
+    ip_index: int = 0  # the next server address of the target to try
+    attempts: list[Attempt] = dataclasses.field(default_factory=list)
+    requeues: int = 0
+    started: float = 0.0  # monotonic, first session
+    started_wall: str = ""
+    deadline: float = 0.0
+    retries: list[Any] = dataclasses.field(default_factory=list)
+
+
+class _Domain:
+    """Per-domain state: the catch-all check."""
+
+    def __init__(self, name: str) -> None:
+        # one random address per domain and run: a greylisting server lets it through on
+        # the next session like any other address
+        self.random = f"{random_local_part()}@{name}"
+        self.catch_all: RecipientResult | None = None  # the random RCPT's yes (2xx) or no (5xx)
+        self.checking = False  # a session carries the random RCPT now
+        self.unfinished = 0  # addresses still in sessions (a later one may carry the check)
+        self.changed = asyncio.Event()
+
+
+class _Target:
+    """The addresses that share one MX plan, and the queue of those still to probe."""
+
+    def __init__(self, plan: MxPlan) -> None:
+        self.plan = plan
+        self.ips: list[tuple[MxHost, str]] = [(h, ip) for h in plan.hosts for ip in h.addresses]
+        self.queue: collections.deque[_Item] = collections.deque()
+        self.wakeup = asyncio.Event()
+        self.active = 0  # sessions running
+        self.workers = 0
+
+
+class Batch:
+    """One run over a list of addresses (see the module's docstring)."""
+
+    def __init__(self, opts: ProbeOptions) -> None:
+        self.opts = opts
+        self.helo = opts.helo or default_helo()
+        self.rcpts = opts.rcpts_per_session
+        self.rate = opts.rate
+        self.schedule = opts.retry_temporary
+        self.global_sem = asyncio.Semaphore(opts.concurrency)
+        self.limits = HostLimits(opts.max_per_host)
+        self.session_opts = SessionOptions(
+            helo=self.helo,
+            mail_from=opts.mail_from,
+            starttls=opts.starttls,
+            timeout=opts.timeout,
+            source_address=opts.source_address,
+            ca_file=opts.ca_file,
+            pipelining=opts.pipelining,
+        )
+        self.domains: dict[str, _Domain] = {}
+        self.plans: dict[str, asyncio.Task[MxPlan]] = {}
+        self.targets: dict[tuple[Any, ...], _Target] = {}
+        self.down: dict[str, Attempt] = {}  # server address -> the attempt that found it down
+        self.backoff: dict[str, tuple[float, float]] = {}  # ip -> (until, next delay)
+        #: a server that ended a session early (421 after N answers, 452 after N
+        #: recipients): its sessions carry fewer recipients from then on
+        self.ip_rcpts: dict[str, int] = {}
+        self.next_free: dict[str, float] = {}  # domain -> when its rate allows the next
+        self.auth_cache: dict[tuple[str, str | None], asyncio.Task[Any]] = {}
+        self.out: asyncio.Queue[tuple[_Item, ProbeResult] | None] = asyncio.Queue()
+        self.failure: BaseException | None = None
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.resolver: Any = None
+        self.lookup: Any = None
+        self.sessions = 0  # sessions held (for the summary)
+
+    # -- the run -------------------------------------------------------------------------
+
+    async def run(self, addresses: Sequence[Address]) -> AsyncIterator[tuple[int, ProbeResult]]:
+        items: dict[str, _Item] = {}
+        order: list[_Item] = []
+        for i, addr in enumerate(addresses):
+            item = items.get(addr.ascii)
+            if item is None:
+                key = addr.domain
+                item = items[addr.ascii] = _Item(addr, key, [i])
+                order.append(item)
+                self.domains.setdefault(key, _Domain(addr.domain))
+                self.domains[key].unfinished += 1
+            else:
+                item.positions.append(i)
+        remaining = len(order)
+        if not order:
+            return
+        self._spawn(self._plan_all(order))
+        try:
+            while remaining:
+                got = await self.out.get()
+                if got is None:
+                    assert self.failure is not None
+                    raise self.failure
+                remaining -= 1
+                item, result = got
+                for position in item.positions:
+                    yield position, result
+        finally:
+            for task in list(self.tasks):
+                task.cancel()
+            if self.tasks:
+                await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None and self.failure is None:
+            # a bug, not server behaviour: end the run with it instead of hanging
+            self.failure = task.exception()
+            self.out.put_nowait(None)
+
+    # -- MX plans ------------------------------------------------------------------------
+
+    def _dns(self) -> Any:
+        if self.resolver is None:
+            from smtpdiag.io.dns import DnsConfig, DnsLookup, make_resolver
+
+            self.resolver = make_resolver(
+                DnsConfig(parse_resolvers(self.opts.resolvers), self.opts.dns_timeout)
+            )
+            self.lookup = DnsLookup(self.resolver)
+        return self.resolver
+
+    async def _plan_for(self, addr: Address) -> MxPlan:
+        opts = self.opts
+        if opts.server is not None:
+            from smtpdiag.core.addresses import parse_host_port
+
+            host, _ = parse_host_port(opts.server, opts.port)
+            ip = _as_ip(host)
+            if ip is not None:
+                return MxPlan("server-option", (MxHost(ip, None, (ip,)),))
+            key = f"server:{host}"
+        elif addr.ip_literal is not None:
+            return MxPlan("ip-literal", (MxHost(addr.domain, None, (addr.ip_literal,)),))
+        else:
+            key = addr.domain
+        task = self.plans.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._resolve(key, addr.domain))
+            self.plans[key] = task
+        return await task
+
+    async def _resolve(self, key: str, domain: str) -> MxPlan:
+        from smtpdiag.io.dns import resolve_mx, resolve_server
+
+        resolver = self._dns()
+        if key.startswith("server:"):
+            return await resolve_server(resolver, key[7:], self.opts.families)
+        import random
+
+        return await resolve_mx(
+            resolver,
+            domain,
+            families=self.opts.families,
+            shuffle=self.opts.shuffle,
+            rng=random.Random(self.opts.seed),
+        )
+
+    async def _plan_all(self, order: Sequence[_Item]) -> None:
+        """Resolve each domain once (32 at a time) and queue its addresses on their target."""
+        by_domain: dict[str, list[_Item]] = {}
+        for item in order:
+            by_domain.setdefault(item.addr.domain, []).append(item)
+        todo = collections.deque(by_domain.values())
+
+        async def resolver_worker() -> None:
+            while todo:
+                group = todo.popleft()
+                plan = await self._plan_for(group[0].addr)
+                if plan.source == "null" or not any(h.addresses for h in plan.hosts):
+                    for item in group:
+                        self._finish(item, plan)
+                    continue
+                tkey = (plan.source, tuple((h.host, h.addresses) for h in plan.hosts))
+                target = self.targets.get(tkey)
+                if target is None:
+                    target = self.targets[tkey] = _Target(plan)
+                for item in group:
+                    item.target = target
+                    target.queue.append(item)
+                self._start_workers(target)
+                target.wakeup.set()
+
+        await asyncio.gather(*(resolver_worker() for _ in range(min(32, len(todo)))))
+
+    # -- sessions ------------------------------------------------------------------------
+
+    def _start_workers(self, target: _Target) -> None:
+        distinct_ips = len({ip for _, ip in target.ips}) or 1
+        wanted = min(self.opts.max_per_host * distinct_ips, max(1, len(target.queue)))
+        while target.workers < wanted:
+            target.workers += 1
+            self._spawn(self._worker(target))
+
+    async def _worker(self, target: _Target) -> None:
+        try:
+            while True:
+                batch = self._take(target)
+                if batch is None:  # nothing sendable now
+                    if not target.queue and target.active == 0:
+                        return
+                    target.wakeup.clear()
+                    await target.wakeup.wait()
+                    continue
+                items, ip_index = batch
+                target.active += 1
+                try:
+                    await self._session(target, items, ip_index)
+                finally:
+                    target.active -= 1
+                    target.wakeup.set()
+                    for domain in self.domains.values():
+                        domain.changed.set()
+        finally:
+            target.workers -= 1
+
+    def _take(self, target: _Target) -> tuple[list[_Item], int] | None:
+        """The next session's recipients: at most ``rcpts`` items bound for the same server
+        address, none of a domain whose catch-all check is still being answered."""
+        now = time.monotonic()
+        chosen: list[_Item] = []
+        ip_index = -1
+        rest: collections.deque[_Item] = collections.deque()
+        limit = self.rcpts
+        while target.queue and len(chosen) < limit:
+            item = target.queue.popleft()
+            if item.ip_index >= len(target.ips):
+                self._finish(item, target.plan)
+                continue
+            _, ip = target.ips[item.ip_index]
+            if ip in self.down:
+                item.attempts.append(self.down[ip])
+                item.ip_index = self._next_ip(target, item.ip_index)
+                target.queue.appendleft(item)
+                continue
+            domain = self.domains[item.key]
+            waiting = domain.checking and self.opts.catch_all
+            held = self.backoff.get(ip, (0.0, 0.0))[0] > now
+            if waiting or held or (ip_index >= 0 and item.ip_index != ip_index):
+                rest.append(item)
+                continue
+            ip_index = item.ip_index
+            limit = min(self.rcpts, self.ip_rcpts.get(ip, self.rcpts))
+            chosen.append(item)
+        rest.extend(target.queue)
+        target.queue = rest
+        if not chosen:
+            held_until = [self.backoff[ip][0] for _, ip in target.ips if ip in self.backoff]
+            if target.queue and held_until:  # wake when a backoff ends
+                delay = max(0.05, min(held_until) - now)
+                asyncio.get_running_loop().call_later(delay, target.wakeup.set)
+            return None
+        return chosen, ip_index
+
+    def _next_ip(self, target: _Target, index: int) -> int:
+        """The index of the next server address, skipping the rest of a host that answered
+        (one decisive answer per host is enough; a host that did not answer: its next IP)."""
+        return index + 1
+
+    async def _rate(self, items: Sequence[_Item]) -> None:
+        if not self.rate:
+            return
+        for key, n in collections.Counter(i.key for i in items).items():
+            now = time.monotonic()
+            start = max(now, self.next_free.get(key, now))
+            self.next_free[key] = start + n / self.rate
+            if start > now:
+                await asyncio.sleep(start - now)
+
+    async def _session(self, target: _Target, items: list[_Item], ip_index: int) -> None:
+        from smtpdiag.core.diagnose import attempt_outcome, recipient_view
+
+        host, ip = target.ips[ip_index]
+        recipients = [Recipient(i.addr.ascii, needs_smtputf8=i.addr.needs_smtputf8) for i in items]
+        carrying: list[str] = []
+        if self.opts.catch_all:
+            for key in dict.fromkeys(i.key for i in items):
+                domain = self.domains[key]
+                item = next(i for i in items if i.key == key)
+                if domain.catch_all is None and item.addr.ip_literal is None:
+                    domain.checking = True
+                    carrying.append(key)
+                    recipients.append(Recipient(domain.random, random=True))
+        await self._rate(items)
+        now = time.monotonic()
+        wall = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        for item in items:
+            if not item.started:
+                item.started, item.started_wall = now, wall
+                item.deadline = now + self.opts.deadline
+        lang, tls = self.opts.lang, self.opts.starttls != "never"
+        async with self.limits(ip), self.global_sem:
+            self.sessions += 1
+            attempt = await run_session(
+                host.host,
+                ip,
+                self._port() if self.opts.server else self.opts.port,
+                recipients,
+                self.session_opts,
+                time.monotonic() + self.opts.deadline,
+                on_connect=lambda: _warm_up(lang, tls),
+            )
+        for key in carrying:
+            domain = self.domains[key]
+            domain.checking = False
+            answered = [  # a yes or a no; a 4xx (452, greylisting) says nothing
+                r
+                for r in attempt.recipients
+                if r.random
+                and r.address.endswith("@" + key)
+                and r.step.reply is not None
+                and r.step.reply.code // 100 in (2, 5)
+            ]
+            if answered:
+                domain.catch_all = answered[0]
+            domain.changed.set()
+        if not attempt.steps or (
+            attempt.steps[0].reply is None and attempt.error_kind in ("network", "timeout")
+        ):
+            self.down.setdefault(ip, attempt)  # never answered: down for this run
+        banner = attempt.steps[0].reply if attempt.steps else None
+        if banner is not None and banner.code == 421:
+            delay = self.backoff.get(ip, (0.0, BACKOFF_START))[1]
+            self.backoff[ip] = (time.monotonic() + delay, min(BACKOFF_MAX, delay * 2))
+        elif banner is not None and banner.code // 100 == 2:
+            self.backoff.pop(ip, None)
+        self._learn_limits(ip, attempt)
+        for item in items:
+            view = recipient_view(
+                attempt, item.addr.ascii, item.key, self.domains[item.key].catch_all
+            )
+            if self._again(item, view, banner):
+                item.requeues += 1
+                target.queue.append(item)
+                continue
+            item.attempts.append(view)
+            outcome = attempt_outcome(view)
+            if outcome.decisive and not self.opts.all_mx:
+                self._finish(item, target.plan)
+                continue
+            item.ip_index = self._next_ip(target, item.ip_index)
+            if item.ip_index >= len(target.ips):
+                self._finish(item, target.plan)
+            else:
+                target.queue.append(item)
+
+    def _learn_limits(self, ip: str, attempt: Attempt) -> None:
+        """Fewer recipients a session for a server that cut one short: 421 after N answered
+        RCPTs (an error limit), or 452 "too many recipients" after N."""
+        for answered, r in enumerate(attempt.recipients):
+            reply = r.step.reply
+            if reply is None:
+                return
+            if reply.code == 421 or (reply.code == 452 and "recipient" in reply.text.lower()):
+                self.ip_rcpts[ip] = max(1, min(self.ip_rcpts.get(ip, self.rcpts), answered))
+                return
+
+    def _port(self) -> int:
+        from smtpdiag.core.addresses import parse_host_port
+
+        assert self.opts.server is not None
+        return parse_host_port(self.opts.server, self.opts.port)[1]
+
+    def _again(self, item: _Item, view: Attempt, banner: Any) -> bool:
+        """Send this recipient again in a new session (not a verdict about it)?"""
+        if item.requeues >= MAX_REQUEUES or time.monotonic() >= item.deadline:
+            return False
+        if banner is not None and banner.code == 421:
+            return True  # too many connections: back off, then again
+        mine = [r for r in view.recipients if not r.random]
+        if not mine:
+            return False
+        step = mine[0].step
+        if step.reply is None:
+            # the session ended before this RCPT was answered (421 mid-session, a dropped
+            # connection after others were answered): again, unless it never got that far
+            return any(s.stage == "rcpt" and s.reply is not None for s in view.steps) or (
+                view.error_kind == "server-closed"
+            )
+        reply = step.reply
+        if reply.code == 421:
+            return True  # the server closed the session at this RCPT (an error limit)
+        return reply.code == 452 and (
+            reply.enhanced in (None, "4.5.3") and "recipient" in reply.text.lower()
+        )
+
+    # -- results -------------------------------------------------------------------------
+
+    def _finish(self, item: _Item, plan: MxPlan) -> None:
+        self._spawn(self._complete(item, plan))
+
+    async def _complete(self, item: _Item, plan: MxPlan) -> None:
+        from smtpdiag.core.diagnose import diagnose
+
+        opts = self.opts
+        domain = self.domains[item.key]
+        domain.unfinished -= 1
+        domain.changed.set()
+        diagnosis, catch_all, annotated = diagnose(item.addr, plan, item.attempts, opts.lang)
+        if diagnosis.verdict == "deliverable" and catch_all.accepted is None and opts.catch_all:
+            # no yes/no to the random address in this address's session: wait for the
+            # domain's check, answered in another session (or in one still to come)
+            while domain.catch_all is None and (domain.checking or domain.unfinished > 0):
+                domain.changed.clear()
+                await domain.changed.wait()
+            if domain.catch_all is not None:
+                attempts = [
+                    dataclasses.replace(
+                        a,
+                        recipients=(
+                            *(r for r in a.recipients if not r.random),
+                            domain.catch_all,
+                        ),
+                    )
+                    for a in item.attempts
+                ]
+                diagnosis, catch_all, annotated = diagnose(item.addr, plan, attempts, opts.lang)
+        report = finding = None
+        if needs_auth(diagnosis, opts.auth):
+            report, finding = await self._auth(diagnosis, annotated)
+            if finding is not None:
+                diagnosis = dataclasses.replace(
+                    diagnosis, reason=finding.reason, summary=finding.text
+                )
+        now = time.monotonic()
+        if (
+            diagnosis.verdict == "temporary"
+            and len(item.retries) < len(self.schedule)
+            and item.started
+            and now + self.schedule[len(item.retries)] < item.deadline
+        ):
+            from smtpdiag.core.model import Retry
+
+            deciding = diagnosis.deciding
+            reply = deciding.reply if deciding is not None else None
+            wait = self.schedule[len(item.retries)]
+            item.retries.append(
+                Retry(
+                    after_s=round(now - item.started, 1),
+                    verdict=diagnosis.verdict,
+                    reason=diagnosis.reason,
+                    code=reply.code if reply else None,
+                    enhanced=reply.enhanced if reply else None,
+                    summary=diagnosis.summary,
+                )
+            )
+            domain.unfinished += 1
+            await asyncio.sleep(wait)
+            item.attempts, item.ip_index, item.requeues = [], 0, 0
+            assert item.target is not None
+            item.target.queue.append(item)
+            self._start_workers(item.target)
+            item.target.wakeup.set()
+            return
+        if item.retries:
+            from smtpdiag.core.diagnose import retry_note
+
+            diagnosis = dataclasses.replace(
+                diagnosis,
+                summary=diagnosis.summary + retry_note(item.retries, diagnosis.verdict, opts.lang),
+            )
+        started = item.started or now
+        result = ProbeResult(
+            address=item.addr,
+            mx=plan,
+            attempts=annotated,
+            diagnosis=diagnosis,
+            catch_all=catch_all,
+            started_at=item.started_wall
+            or datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            elapsed_ms=round((now - started) * 1000, 1),
+            auth=report,
+            finding=finding,
+            options=self._options(),
+            retries=tuple(item.retries),
+        )
+        self.out.put_nowait((item, result))
+
+    def _options(self) -> tuple[tuple[str, str], ...]:
+        opts = self.opts
+        return (
+            ("helo", self.helo),
+            ("mail_from", opts.mail_from),
+            ("port", str(opts.port)),
+            ("starttls", opts.starttls),
+            ("pipelining", "when offered" if opts.pipelining else "off"),
+            ("auth", "always" if opts.auth else "on-refusal"),
+            ("rcpts_per_session", str(self.rcpts)),
+            ("max_per_host", str(opts.max_per_host)),
+        )
+
+    async def _auth(self, diagnosis: Any, attempts: Sequence[Attempt]) -> tuple[Any, Any]:
+        """The auth report, once per (sender domain, client IP) for the run."""
+        from smtpdiag.auth.checks import run_auth
+        from smtpdiag.core.errors import UsageError
+
+        opts = self.opts
+        ip = next((a.local_address for a in attempts if a.local_address), None)
+        ip = ip or opts.source_address
+        domain = _auth_domain(opts, self.helo)
+        key = (domain, ip)
+        task = self.auth_cache.get(key)
+        if task is None:
+            try:
+                self._dns()
+            except UsageError:
+                return None, None
+
+            async def compute() -> AuthReport:
+                return await run_auth(
+                    self.lookup,
+                    domain,
+                    ip=ip,
+                    mail_from=opts.mail_from,
+                    helo=self.helo,
+                    selectors=opts.dkim_selectors,
+                    dnsbl_zones=opts.dnsbls,
+                    budget=max(1.0, min(30.0, 6 * opts.dns_timeout)),
+                )
+
+            task = self.auth_cache[key] = asyncio.ensure_future(compute())
+        report = await task
+        return report, attribute_refusal(report, diagnosis)

@@ -1,0 +1,359 @@
+"""A list run of ``smtpdiag probe``: read the list, probe it, stream the results, write
+the reports, compute the exit code. Orchestration between the CLI and the batch scheduler.
+
+Output is written as each result completes (``--order completion``) or as soon as every
+earlier line is done (``--order input``), and flushed line by line: a run killed midway
+loses nothing it printed, and ``--resume`` picks up after the last complete line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Coroutine, Sequence
+from typing import IO, Any, TypeVar
+
+from smtpdiag.core.errors import UsageError
+from smtpdiag.core.listinput import ListLine
+from smtpdiag.core.model import Address, ProbeResult, Verdict
+from smtpdiag.prober import ProbeOptions
+
+_T = TypeVar("_T")
+
+#: the most a --file may hold (a bigger one is refused, not read into memory)
+MAX_LIST_BYTES = 256 * 1024 * 1024
+
+VERDICT_EXIT = {"deliverable": 0, "accept-all": 0, "undeliverable": 1, "temporary": 3, "unknown": 4}
+_SEVERITY = [1, 4, 3, 0]
+
+
+def asyncio_run(coro: Coroutine[Any, Any, _T]) -> _T:
+    return asyncio.run(coro)
+
+
+class ListRun:
+    """Everything one list run needs; see the module's docstring."""
+
+    def __init__(
+        self,
+        *,
+        fmt: str,
+        order: str,
+        output: str | None,
+        resume: str | None,
+        junit: str | None,
+        summary_md: str | None,
+        progress: bool,
+        colour: bool,
+        lang: str,
+    ) -> None:
+        self.fmt = fmt
+        self.order = order
+        self.output = output
+        self.resume = resume
+        self.junit = junit
+        self.summary_md = summary_md
+        self.progress = progress
+        self.colour = colour
+        self.lang = lang
+        self.expect: tuple[Verdict, ...] | None = None
+        self.entries: list[ListLine] = []  # every input line, good and bad, in order
+        self.parsed: list[Address] = []  # the good ones
+        self.probe_index: list[int] = []  # parsed[i] is entries[probe_index[i]]
+        self.bad: dict[int, str] = {}  # entry index -> why (parse errors of good-looking lines)
+        self.skipped = 0
+        self.out: IO[str] = sys.stdout
+        self.outcomes: list[Any] = []
+        self.sessions = 0
+        self.started = time.monotonic()
+        self._pending: dict[int, str] = {}
+        self._next = 0
+        self._done = 0
+        self._last_progress = 0.0
+        self._progress_shown = False
+        self._finished = False
+        self._from_file = False
+
+    # -- input ---------------------------------------------------------------------------
+
+    def plain_single(self) -> bool:
+        """One command-line address, no list options: the plain single probe."""
+        return (
+            self.fmt in ("text", "json")
+            and not (self.output or self.resume or self.junit or self.summary_md)
+            and self.expect is None
+            and not self.bad
+            and self.entries[0].error is None
+            and len(self.parsed) == 1
+        )
+
+    def single_exit(self, result: ProbeResult) -> int:
+        return VERDICT_EXIT[result.verdict]
+
+    def set_addresses(self, texts: Sequence[str], parsed: Sequence[Address]) -> None:
+        self.parsed = list(parsed)
+        self.probe_index = list(range(len(parsed)))
+        self.entries = [ListLine(i + 1, t) for i, t in enumerate(texts)]
+
+    def read_file(self, path: str, column: str | None) -> None:
+        from smtpdiag.core.addresses import parse_address
+        from smtpdiag.core.listinput import parse_list
+
+        if path == "-":
+            data = sys.stdin.buffer.read(MAX_LIST_BYTES + 1)
+        else:
+            try:
+                with open(path, "rb") as fh:
+                    data = fh.read(MAX_LIST_BYTES + 1)
+            except OSError as exc:
+                raise UsageError(f"--file {path}: {exc.strerror or exc}", "file") from None
+        if len(data) > MAX_LIST_BYTES:
+            raise UsageError(f"--file {path}: larger than {MAX_LIST_BYTES >> 20} MB", "file")
+        text = data.decode("utf-8", errors="replace")
+        is_csv = column is not None or path.lower().endswith(".csv")
+        self.entries = parse_list(text, csv_format=is_csv, column=column)
+        self._from_file = True
+        done = self._already_done()
+        kept: list[ListLine] = []
+        for entry in self.entries:
+            if entry.error is None and entry.text in done:
+                self.skipped += 1
+                continue
+            kept.append(entry)
+        self.entries = kept
+        for i, entry in enumerate(self.entries):
+            if entry.error is not None:
+                continue
+            try:
+                addr = parse_address(entry.text)
+            except UsageError as exc:
+                self.entries[i] = ListLine(entry.line, entry.text, entry.expect, str(exc))
+                continue
+            self.parsed.append(addr)
+            self.probe_index.append(i)
+        if not self.entries and not self.skipped:
+            raise UsageError(f"--file {path}: no addresses in it", "file")
+
+    def _already_done(self) -> set[str]:
+        """The inputs an earlier run already wrote (complete JSONL lines only)."""
+        if self.resume is None:
+            return set()
+        try:
+            with open(self.resume, "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            return set()
+        except OSError as exc:
+            raise UsageError(f"--resume {self.resume}: {exc.strerror or exc}", "resume") from None
+        done: set[str] = set()
+        for raw in data.split(b"\n")[:-1]:  # the part after the last newline is incomplete
+            try:
+                doc = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(doc, dict) and isinstance(doc.get("input"), str):
+                done.add(doc["input"])
+        return done
+
+    def open_outputs(self) -> None:
+        if self.output is None:
+            return
+        same = self.resume is not None and os.path.abspath(self.resume) == os.path.abspath(
+            self.output
+        )
+        try:
+            if same and os.path.exists(self.output):
+                _drop_partial_line(self.output)
+                self.out = open(self.output, "a", encoding="utf-8")  # noqa: SIM115
+            else:
+                self.out = open(self.output, "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise UsageError(f"--output {self.output}: {exc.strerror or exc}", "output") from None
+
+    # -- the run -------------------------------------------------------------------------
+
+    def _expectation(self, entry: ListLine) -> tuple[Verdict, ...] | None:
+        return entry.expect if entry.expect is not None else self.expect
+
+    async def run(self, opts: ProbeOptions) -> int:
+        if self.fmt == "csv" and not self._resuming_csv():
+            self._write_line(_csv_header_line())
+        for i, entry in enumerate(self.entries):
+            if entry.error is not None:
+                self._emit(i, self._bad_text(entry), self._bad_outcome(entry))
+        try:
+            async for index, result in self._results(opts):
+                entry_index = self.probe_index[index]
+                entry = self.entries[entry_index]
+                self._emit(entry_index, *self._render(result, entry))
+        finally:
+            self._finish()
+        return self.exit_code()
+
+    async def _results(self, opts: ProbeOptions) -> Any:
+        from smtpdiag.batch import Batch
+        from smtpdiag.prober import probe
+
+        if len(self.parsed) == 1:
+            yield 0, await probe(self.parsed[0], opts)
+            self.sessions = 1
+            return
+        if not self.parsed:
+            return
+        batch = Batch(opts)
+        try:
+            async for pair in batch.run(self.parsed):
+                yield pair
+        finally:
+            self.sessions = batch.sessions
+
+    def _resuming_csv(self) -> bool:
+        return self.out is not sys.stdout and self.out.tell() > 0
+
+    def _render(self, result: ProbeResult, entry: ListLine) -> tuple[str, Any]:
+        from smtpdiag.render import lists
+
+        expect = self._expectation(entry)
+        outcome = lists.outcome(result, entry if self._from_file else None, expect)
+        if self.fmt in ("json", "jsonl"):
+            from smtpdiag.render.text import dumps
+
+            doc = lists.jsonl_record(result, entry, expect, self.lang)
+            return dumps(doc, indent=None), outcome
+        if self.fmt == "csv":
+            return lists.csv_row(outcome), outcome
+        from smtpdiag.render import text as render
+
+        style = render.colour if self.colour else render.plain
+        return render.render_text(result, style, self.lang) + "\n", outcome
+
+    def _bad_text(self, entry: ListLine) -> str:
+        from smtpdiag.core.model import SCHEMA_VERSION
+        from smtpdiag.render import lists
+
+        if self.fmt in ("json", "jsonl"):
+            from smtpdiag.render.text import dumps
+
+            return dumps(lists.bad_line_record(entry, SCHEMA_VERSION), indent=None)
+        if self.fmt == "csv":
+            return lists.csv_row(self._bad_outcome(entry))
+        from smtpdiag.render.text import escape
+
+        return f"smtpdiag: line {entry.line}: {escape(entry.text)}: {entry.error}\n"
+
+    def _bad_outcome(self, entry: ListLine) -> Any:
+        from smtpdiag.render import lists
+
+        return lists.bad_line_outcome(entry, self._expectation(entry))
+
+    def _emit(self, index: int, text: str, outcome: Any) -> None:
+        self.outcomes.append((index, outcome))
+        self._done += 1
+        if self.order == "completion":
+            self._write_line(text)
+        else:
+            self._pending[index] = text
+            while self._next in self._pending:
+                self._write_line(self._pending.pop(self._next))
+                self._next += 1
+        self._show_progress()
+
+    def _write_line(self, text: str) -> None:
+        self._clear_progress()
+        self.out.write(text if text.endswith("\n") else text + "\n")
+        self.out.flush()
+
+    # -- progress and reports --------------------------------------------------------------
+
+    def _progress_on(self) -> bool:
+        return self.progress and sys.stderr.isatty() and len(self.entries) > 1
+
+    def _show_progress(self) -> None:
+        if not self._progress_on():
+            return
+        now = time.monotonic()
+        if now - self._last_progress < 0.1 and self._done < len(self.entries):
+            return
+        from smtpdiag.render.lists import progress_line
+
+        self._last_progress = now
+        line = progress_line(self._done, len(self.entries), now - self.started)
+        sys.stderr.write("\r" + line)
+        sys.stderr.flush()
+        self._progress_shown = True
+
+    def _clear_progress(self) -> None:
+        if self._progress_shown:
+            sys.stderr.write("\r\x1b[K")
+            self._progress_shown = False
+
+    def interrupted(self) -> None:
+        self._finish()
+
+    def _finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        for index in sorted(self._pending):  # --order input: what is done, in order
+            self._write_line(self._pending.pop(index))
+        self._clear_progress()
+        if self.out is not sys.stdout:
+            self.out.close()
+        from smtpdiag.render import lists
+
+        outcomes = [o for _, o in sorted(self.outcomes, key=lambda p: p[0])]
+        elapsed = time.monotonic() - self.started
+        if len(self.entries) > 1 or self._from_file:
+            text = lists.summary_text(outcomes, elapsed, self.sessions)
+            if self.skipped:
+                text += f"\n  resumed: {self.skipped} addresses were already in {self.resume}"
+            print(text, file=sys.stderr)
+        if self.junit:
+            import datetime
+
+            stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+            _write_file(self.junit, lists.junit_xml(outcomes, elapsed, stamp), "w")
+        if self.summary_md:
+            _write_file(self.summary_md, lists.summary_markdown(outcomes, elapsed), "a")
+
+    def exit_code(self) -> int:
+        outcomes = [o for _, o in self.outcomes]
+        if any(o.met is not None for o in outcomes):
+            return 5 if any(o.met is False for o in outcomes) else 0
+        if any(o.verdict is None for o in outcomes):
+            return 2
+        codes = {VERDICT_EXIT[o.verdict] for o in outcomes}
+        return next((c for c in _SEVERITY if c in codes), 0)
+
+
+def _csv_header_line() -> str:
+    from smtpdiag.render.lists import csv_header
+
+    return csv_header()
+
+
+def _write_file(path: str, text: str, mode: str) -> None:
+    try:
+        with open(path, mode, encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        print(f"smtpdiag: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+
+
+def _drop_partial_line(path: str) -> None:
+    """Cut an incomplete last line (a run killed mid-write) so appended lines stay whole."""
+    with open(path, "rb+") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        if size == 0:
+            return
+        back = min(size, 1 << 20)
+        fh.seek(size - back)
+        tail = fh.read(back)
+        if tail.endswith(b"\n"):
+            return
+        cut = tail.rfind(b"\n")
+        fh.truncate(size - back + cut + 1 if cut >= 0 else (0 if back == size else size))
