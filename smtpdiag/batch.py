@@ -131,6 +131,14 @@ class Batch:
         #: a server that ended a session early (421 after N answers, 452 after N
         #: recipients): its sessions carry fewer recipients from then on
         self.ip_rcpts: dict[str, int] = {}
+        #: sessions open now per server address, and a lower cap learned from a server
+        #: that greeted one more with 421 (too many connections)
+        self.live: dict[str, int] = collections.Counter()
+        self.ip_cap: dict[str, int] = {}
+        #: targets with addresses held back because a server address was at its cap (its
+        #: sessions may belong to another target: failover hosts are shared): woken when
+        #: one of its sessions ends
+        self.waiting_for: dict[str, set[_Target]] = collections.defaultdict(set)
         self.next_free: dict[str, float] = {}  # domain -> when its rate allows the next
         self.auth_cache: dict[tuple[str, str | None], asyncio.Task[Any]] = {}
         self.out: asyncio.Queue[tuple[_Item, ProbeResult] | None] = asyncio.Queue()
@@ -299,10 +307,13 @@ class Batch:
         address, none of a domain whose catch-all check is still being answered."""
         now = time.monotonic()
         chosen: list[_Item] = []
+        carriers: set[str] = set()  # domains whose catch-all RCPT this session adds
         ip_index = -1
-        rest: collections.deque[_Item] = collections.deque()
+        rest: list[_Item] = []
         limit = self.rcpts
-        while target.queue and len(chosen) < limit:
+        examined = 0
+        while target.queue and len(chosen) + len(carriers) < limit and examined < 4096:
+            examined += 1  # bounded: a long queue of held addresses costs no quadratic scan
             item = target.queue.popleft()
             if item.ip_index >= len(target.ips):
                 self._finish(item, target.plan)
@@ -316,14 +327,28 @@ class Batch:
             domain = self.domains[item.key]
             waiting = domain.checking and self.opts.catch_all
             held = self.backoff.get(ip, (0.0, 0.0))[0] > now
-            if waiting or held or (ip_index >= 0 and item.ip_index != ip_index):
+            full = self.live[ip] >= self.ip_cap.get(ip, self.opts.max_per_host)
+            if waiting or held or full or (ip_index >= 0 and item.ip_index != ip_index):
+                if full:
+                    self.waiting_for[ip].add(target)
                 rest.append(item)
                 continue
-            ip_index = item.ip_index
-            limit = min(self.rcpts, self.ip_rcpts.get(ip, self.rcpts))
+            if ip_index < 0:
+                ip_index = item.ip_index
+                limit = min(self.rcpts, self.ip_rcpts.get(ip, self.rcpts))
+            new_check = (
+                self.opts.catch_all
+                and domain.catch_all is None
+                and item.addr.ip_literal is None
+                and item.key not in carriers
+            )
+            if new_check and chosen and len(chosen) + len(carriers) + 2 > limit:
+                rest.append(item)  # its domain's check would not fit: next session
+                continue
+            if new_check:
+                carriers.add(item.key)
             chosen.append(item)
-        rest.extend(target.queue)
-        target.queue = rest
+        target.queue.extendleft(reversed(rest))
         if not chosen:
             held_until = [self.backoff[ip][0] for _, ip in target.ips if ip in self.backoff]
             if target.queue and held_until:  # wake when a backoff ends
@@ -369,17 +394,23 @@ class Batch:
                 item.started, item.started_wall = now, wall
                 item.deadline = now + self.opts.deadline
         lang, tls = self.opts.lang, self.opts.starttls != "never"
-        async with self.limits(ip), self.global_sem:
-            self.sessions += 1
-            attempt = await run_session(
-                host.host,
-                ip,
-                self._port() if self.opts.server else self.opts.port,
-                recipients,
-                self.session_opts,
-                time.monotonic() + self.opts.deadline,
-                on_connect=lambda: _warm_up(lang, tls),
-            )
+        self.live[ip] += 1
+        try:
+            async with self.limits(ip), self.global_sem:
+                self.sessions += 1
+                attempt = await run_session(
+                    host.host,
+                    ip,
+                    self._port() if self.opts.server else self.opts.port,
+                    recipients,
+                    self.session_opts,
+                    time.monotonic() + self.opts.deadline,
+                    on_connect=lambda: _warm_up(lang, tls),
+                )
+        finally:
+            self.live[ip] -= 1
+            for waiting in self.waiting_for.pop(ip, ()):
+                waiting.wakeup.set()
         for key in carrying:
             domain = self.domains[key]
             domain.checking = False
@@ -400,6 +431,10 @@ class Batch:
             self.down.setdefault(ip, attempt)  # never answered: down for this run
         banner = attempt.steps[0].reply if attempt.steps else None
         if banner is not None and banner.code == 421:
+            # one connection too many: fewer at once from now on, and a pause
+            self.ip_cap[ip] = max(
+                1, min(self.ip_cap.get(ip, self.opts.max_per_host), self.live[ip])
+            )
             delay = self.backoff.get(ip, (0.0, BACKOFF_START))[1]
             self.backoff[ip] = (time.monotonic() + delay, min(BACKOFF_MAX, delay * 2))
         elif banner is not None and banner.code // 100 == 2:

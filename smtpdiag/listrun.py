@@ -247,7 +247,13 @@ class ListRun:
     def _bad_outcome(self, entry: ListLine) -> Any:
         from smtpdiag.render import lists
 
-        return lists.bad_line_outcome(entry, self._expectation(entry))
+        expect = self._expectation(entry)
+        if expect is None and self._expecting():
+            expect = lists.DEFAULT_PASS  # a bad line fails a run that checks expectations
+        return lists.bad_line_outcome(entry, expect)
+
+    def _expecting(self) -> bool:
+        return self.expect is not None or any(e.expect is not None for e in self.entries)
 
     def _emit(self, index: int, text: str, outcome: Any) -> None:
         self.outcomes.append((index, outcome))

@@ -43,7 +43,7 @@ class PostfixInstance:
         for sub in ("queue", "data"):
             (self.dir / sub).mkdir()
         shutil.chown(self.dir / "data", user="postfix")
-        for name in ("main.cf", "master.cf", "virtual_mailbox"):
+        for name in ("main.cf", "master.cf", "virtual_mailbox", "virtual_regexp"):
             text = (FIXTURE / name).read_text()
             text = text.replace("@CONF@", str(self.dir)).replace("@QUEUE@", str(self.dir / "queue"))
             text = text.replace("@DATA@", str(self.dir / "data"))

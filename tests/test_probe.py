@@ -595,8 +595,9 @@ def test_a_list_shares_sessions(rig: Rig) -> None:
     assert result.exit_code == 0, result.output
     docs = [json.loads(line) for line in result.stdout.splitlines()]
     assert sorted(d["address"] for d in docs) == sorted(addresses)
-    # 20 addresses, 9 a session, one catch-all RCPT for the domain (in its first session)
+    # 20 addresses, 9 RCPTs a session; the domain's one catch-all RCPT is one of the 9 of
+    # its first session (Postfix counts 10 refusals as an error limit)
     assert log.connections - before == 3
-    assert sorted(log.session_rcpts) == [2, 9, 10]
+    assert sorted(log.session_rcpts) == [3, 9, 9]
     assert all(d["verdict"] == "accept-all" for d in docs)  # the server accepts anything
     assert log.forbidden == []
