@@ -19,9 +19,18 @@ import sys
 import aiosmtplib
 
 
-async def session(ips: list[str], port: int, batch: list[str], counts: collections.Counter[int]) -> None:
+async def session(
+    ips: list[str], port: int, batch: list[str], counts: collections.Counter[int], tls: bool
+) -> None:
     for ip in ips:
-        smtp = aiosmtplib.SMTP(hostname=ip, port=port, start_tls=False, local_hostname="bench.test", timeout=10)
+        smtp = aiosmtplib.SMTP(
+            hostname=ip,
+            port=port,
+            start_tls=tls,
+            validate_certs=False,
+            local_hostname="bench.test",
+            timeout=10,
+        )
         try:
             await smtp.connect()
         except (aiosmtplib.SMTPException, OSError):
@@ -46,6 +55,7 @@ async def main() -> int:
     ap.add_argument("mx", nargs="+", metavar="DOMAIN=IP,IP")
     ap.add_argument("--cap", type=int, default=2, help="sessions at once per server address")
     ap.add_argument("--per-session", type=int, default=9)
+    ap.add_argument("--tls", action="store_true", help="STARTTLS, as smtpdiag does by default")
     args = ap.parse_args()
     mx = {d: ips.split(",") for d, ips in (m.split("=", 1) for m in args.mx)}
     by_server: dict[tuple[str, ...], list[str]] = collections.defaultdict(list)
@@ -55,13 +65,15 @@ async def main() -> int:
             if address:
                 by_server[tuple(mx[address.rpartition("@")[2]])].append(address)
     counts: collections.Counter[int] = collections.Counter()
-    sems: dict[str, asyncio.Semaphore] = collections.defaultdict(lambda: asyncio.Semaphore(args.cap))
+    sems: dict[str, asyncio.Semaphore] = collections.defaultdict(
+        lambda: asyncio.Semaphore(args.cap)
+    )
 
     async def worker(ips: tuple[str, ...], queue: collections.deque[str]) -> None:
         while queue:
             batch = [queue.popleft() for _ in range(min(args.per_session, len(queue)))]
             async with sems[ips[-1]]:
-                await session(list(ips), args.port, batch, counts)
+                await session(list(ips), args.port, batch, counts, args.tls)
 
     tasks = []
     for ips, addresses in by_server.items():

@@ -74,24 +74,30 @@ def main() -> int:
             check = subprocess.run(a, capture_output=True, text=True, timeout=600)
             print("smtpdiag:", check.stderr.strip().splitlines()[:3])
             print("bare:", subprocess.run(b, capture_output=True, text=True).stdout.strip())
-            out = subprocess.run(
-                ["farm-bench", "-n", str(args.runs), "--warmup", "1", "--timeout", "1800",
-                 "--vs", " ".join(b), "--", *a],
-                capture_output=True, text=True, timeout=2000,
-            ).stdout  # fmt: skip
-            print(out)
-            wall_a, wall_b = median(out, "A wall s"), median(out, "B wall s")
-            cpu_a = median(out, "A cpu s")
-            print(f"throughput: smtpdiag {args.n / wall_a:.0f}/s, bare {args.n / wall_b:.0f}/s, "
-                  f"ratio {wall_b / wall_a:.2f} (target >= 0.8)")  # fmt: skip
-            startup = subprocess.run(
-                ["farm-bench", "-n", "5", "--", smtpdiag, "probe", "--file", str(tmp / "one.txt"),
-                 "--format", "jsonl", "-o", "/dev/null", *common],
-                capture_output=True, text=True, input=None,
-            ) if (tmp / "one.txt").write_text("user0@lists.interop.test\n") else None  # fmt: skip
-            cpu_one = median(startup.stdout, "A cpu s") if startup else float("nan")
-            print(f"CPU per address: {(cpu_a - cpu_one) / args.n * 1000:.2f} ms "
-                  f"(whole run {cpu_a:.2f} s, minus a one-address run {cpu_one:.2f} s)")  # fmt: skip
+            one = tmp / "one.txt"
+            one.write_text("user0@lists.interop.test\n")
+            for label, a_extra, b_extra in (
+                ("plain (--starttls never vs bare without TLS)", ["--starttls", "never"], []),
+                ("STARTTLS (smtpdiag's default vs bare with --tls)", [], ["--tls"]),
+            ):
+                out = subprocess.run(
+                    ["farm-bench", "-n", str(args.runs), "--warmup", "1", "--timeout", "1800",
+                     "--vs", " ".join(b + b_extra), "--", *a, *a_extra],
+                    capture_output=True, text=True, timeout=2000,
+                ).stdout  # fmt: skip
+                print(f"## {label}\n{out}")
+                wall_a, wall_b = median(out, "A wall s"), median(out, "B wall s")
+                cpu_a = median(out, "A cpu s")
+                single = subprocess.run(
+                    ["farm-bench", "-n", "5", "--", smtpdiag, "probe", "--file", str(one),
+                     "--format", "jsonl", "-o", "/dev/null", *common, *a_extra],
+                    capture_output=True, text=True,
+                ).stdout  # fmt: skip
+                cpu_one = median(single, "A cpu s")
+                print(f"throughput: smtpdiag {args.n / wall_a:.0f}/s, bare {args.n / wall_b:.0f}/s,"
+                      f" ratio {wall_b / wall_a:.2f} (target >= 0.8)")  # fmt: skip
+                print(f"CPU per address: {(cpu_a - cpu_one) / args.n * 1000:.2f} ms (whole run "
+                      f"{cpu_a:.2f} s, minus a one-address run {cpu_one:.2f} s)\n")  # fmt: skip
             if args.memory:
                 big = tmp / "big.txt"
                 write_list(big, args.memory)

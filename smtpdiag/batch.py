@@ -88,6 +88,7 @@ class _Domain:
         self.catch_all: RecipientResult | None = None  # the random RCPT's yes (2xx) or no (5xx)
         self.checking = False  # a session carries the random RCPT now
         self.unfinished = 0  # addresses still in sessions (a later one may carry the check)
+        self.parked: list[_Item] = []  # addresses held back while the check is answered
         self.changed = asyncio.Event()
 
 
@@ -311,7 +312,7 @@ class Batch:
         ip_index = -1
         rest: list[_Item] = []
         limit = self.rcpts
-        examined = 0
+        examined = misses = 0
         while target.queue and len(chosen) + len(carriers) < limit and examined < 4096:
             examined += 1  # bounded: a long queue of held addresses costs no quadratic scan
             item = target.queue.popleft()
@@ -328,11 +329,18 @@ class Batch:
             waiting = domain.checking and self.opts.catch_all
             held = self.backoff.get(ip, (0.0, 0.0))[0] > now
             full = self.live[ip] >= self.ip_cap.get(ip, self.opts.max_per_host)
-            if waiting or held or full or (ip_index >= 0 and item.ip_index != ip_index):
+            if waiting:
+                domain.parked.append(item)  # back in the queue when the check is answered
+                continue
+            if held or full or (ip_index >= 0 and item.ip_index != ip_index):
                 if full:
                     self.waiting_for[ip].add(target)
                 rest.append(item)
+                misses += 1
+                if misses > 64:  # the rest of the queue is most likely held the same way
+                    break
                 continue
+            misses = 0
             if ip_index < 0:
                 ip_index = item.ip_index
                 limit = min(self.rcpts, self.ip_rcpts.get(ip, self.rcpts))
@@ -414,6 +422,8 @@ class Batch:
         for key in carrying:
             domain = self.domains[key]
             domain.checking = False
+            target.queue.extendleft(reversed(domain.parked))
+            domain.parked.clear()
             answered = [  # a yes or a no; a 4xx (452, greylisting) says nothing
                 r
                 for r in attempt.recipients

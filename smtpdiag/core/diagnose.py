@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections.abc import Sequence
 from typing import assert_never
 
@@ -15,6 +16,7 @@ from smtpdiag.core.model import (
     Annotation,
     Attempt,
     CatchAll,
+    Classification,
     Diagnosis,
     ErrorKind,
     MxPlan,
@@ -76,10 +78,28 @@ def annotate_reply(reply: Reply, stage: str, lang: str = "en") -> Annotation:
     return _annotation(reply.code, reply.enhanced, reply.text, stage, lang)
 
 
+#: a recipient's local part in a reply ("<bob@": "<@"): a list run's refusals differ only
+#: there, and no rule reads it
+_LOCAL_PART = re.compile(r"<[^<>@\s]{1,64}@")
+_CLASSIFIED: dict[tuple[int | None, str | None, str, str], Classification] = {}
+
+
+def classify_reply(code: int | None, enhanced: str | None, text: str, stage: str) -> Classification:
+    """:func:`classify`, remembered for the run: the same reply text (up to the recipient's
+    local part) is classified once, however many sessions and addresses see it."""
+    key = (code, enhanced, _LOCAL_PART.sub("<@", text) if "<" in text else text, stage)
+    found = _CLASSIFIED.get(key)
+    if found is None:
+        if len(_CLASSIFIED) >= 4096:
+            _CLASSIFIED.clear()
+        found = _CLASSIFIED[key] = classify(code, enhanced, text, stage)
+    return found
+
+
 @functools.lru_cache(maxsize=2048)
 def _annotation(code: int, enhanced: str | None, text: str, stage: str, lang: str) -> Annotation:
     # cached: a list run sees the same greeting, EHLO and MAIL replies in every session
-    cls = classify(code, enhanced, text, stage)
+    cls = classify_reply(code, enhanced, text, stage)
     title, meaning = describe(code, enhanced, cls, lang)
     return Annotation(title=title, meaning=meaning, classification=cls)
 
@@ -143,7 +163,7 @@ def attempt_outcome(attempt: Attempt) -> Outcome:
     for step in attempt.steps:  # a refused MAIL FROM decides (pipelined RCPTs then get 503)
         if step.stage == "mail" and step.reply is not None and step.reply.code // 100 != 2:
             reply = step.reply
-            reason = classify(reply.code, reply.enhanced, reply.text, "mail").reason
+            reason = classify_reply(reply.code, reply.enhanced, reply.text, "mail").reason
             return Outcome(_reply_verdict(reply), reason, step, reply.code != 421)
     targets = [r for r in attempt.recipients if not r.random]
     if targets:
@@ -156,7 +176,7 @@ def attempt_outcome(attempt: Attempt) -> Outcome:
                 if rnd is not None and rnd.code // 100 == 2:
                     return Outcome("accept-all", "accepted", step, True)
                 return Outcome("deliverable", "accepted", step, True)
-            reason = classify(reply.code, reply.enhanced, reply.text, "rcpt").reason
+            reason = classify_reply(reply.code, reply.enhanced, reply.text, "rcpt").reason
             return Outcome(_reply_verdict(reply), reason, step, reply.code != 421)
         if step.error_kind == "smtputf8-unsupported":
             return Outcome("undeliverable", "protocol-error", step, True, step.error)
@@ -168,7 +188,7 @@ def attempt_outcome(attempt: Attempt) -> Outcome:
         kind = attempt.error_kind
         if kind in ("tls-failed", "tls-required"):
             return Outcome("unknown", kind, last, False, attempt.error)
-        reason = classify(reply.code, reply.enhanced, reply.text, last.stage).reason
+        reason = classify_reply(reply.code, reply.enhanced, reply.text, last.stage).reason
         return Outcome(_reply_verdict(reply), reason, last, False, attempt.error)
     reason = error_reason(attempt.error_kind or (last.error_kind if last else None))
     return Outcome("unknown", reason, last, False, attempt.error or (last.error if last else None))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ssl
 import time
 import warnings
@@ -327,11 +328,23 @@ def peer_chain(ssl_object: Any) -> list[bytes]:
 def _tls_facts(
     version: str | None, cipher: Any, chain: list[bytes], host: str, ca_file: str | None
 ) -> TlsInfo:
+    return _tls_facts_cached(version, tuple(cipher or ()), tuple(chain), host, ca_file)
+
+
+@functools.lru_cache(maxsize=256)
+def _tls_facts_cached(
+    version: str | None,
+    cipher: tuple[Any, ...],
+    chain: tuple[bytes, ...],
+    host: str,
+    ca_file: str | None,
+) -> TlsInfo:
+    # cached: a list run sees the same certificate chain in every session to a server
     from smtpdiag.io.tls import tls_info
 
     with warnings.catch_warnings():  # odd certificates make cryptography warn
         warnings.simplefilter("ignore")
-        return tls_info(version, cipher, chain, host, ca_file)
+        return tls_info(version, cipher or None, list(chain), host, ca_file)
 
 
 def _ms(started: float) -> float:

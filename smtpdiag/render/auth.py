@@ -41,9 +41,37 @@ def spf_dict(s: SpfResult | None, evaluated: bool) -> dict[str, Any] | None:
     }
 
 
-def auth_dict(report: AuthReport | None, finding: Finding | None = None) -> dict[str, Any] | None:
+def auth_dict(
+    report: AuthReport | None,
+    finding: Finding | None = None,
+    built: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """The ``auth`` object of the JSON; ``built``: :func:`report_dict` of ``report``, if
+    the caller has it."""
     if report is None:
         return None
+    base = built if built is not None else _report_dict(report)
+    return {**base, "finding": None if finding is None else dataclasses.asdict(finding)}
+
+
+#: the last reports rendered (kept with the report itself, so an id is never reused)
+_BUILT: dict[int, tuple[AuthReport, dict[str, Any]]] = {}
+
+
+def report_dict(report: AuthReport) -> dict[str, Any]:
+    """:func:`auth_dict` without the finding, built once per report: a list run attaches
+    one report to every refusal it explains."""
+    hit = _BUILT.get(id(report))
+    if hit is not None and hit[0] is report:
+        return hit[1]
+    built = _report_dict(report)
+    if len(_BUILT) >= 64:
+        _BUILT.pop(next(iter(_BUILT)))
+    _BUILT[id(report)] = (report, built)
+    return built
+
+
+def _report_dict(report: AuthReport) -> dict[str, Any]:
     return {
         "domain": report.domain,
         "spf_domain": report.spf_domain,
@@ -66,7 +94,6 @@ def auth_dict(report: AuthReport | None, finding: Finding | None = None) -> dict
         "ptr": None if report.ptr is None else dataclasses.asdict(report.ptr),
         "dnsbl": [dataclasses.asdict(b) for b in report.dnsbl],
         "problems": list(report.problems),
-        "finding": None if finding is None else dataclasses.asdict(finding),
     }
 
 

@@ -167,9 +167,10 @@ def _deciding_json(result: ProbeResult, lang: str) -> dict[str, Any] | None:
 def _auth_json(result: ProbeResult) -> dict[str, Any] | None:
     if result.auth is None:
         return None
-    from smtpdiag.render.auth import auth_dict
+    from smtpdiag.render.auth import auth_dict, report_dict
 
-    return auth_dict(result.auth, result.finding)
+    # a list run shares one report among many refusals: its JSON is built once
+    return auth_dict(result.auth, result.finding, report_dict(result.auth))
 
 
 def to_dict(result: ProbeResult, lang: str = "en") -> dict[str, Any]:
@@ -245,7 +246,9 @@ def json_safe(obj: Any) -> Any:
 def dumps(obj: dict[str, Any], indent: int | None = 2) -> str:
     """JSON text that every parser accepts (valid UTF-8, no lone surrogates) and that is
     safe on a terminal: control and invisible characters are \\u-escaped."""
-    text = json.dumps(json_safe(obj), ensure_ascii=False, indent=indent)
+    text = json.dumps(obj, ensure_ascii=False, indent=indent)
+    if _SURROGATE.search(text):  # rare: walk the document only when a server sent such bytes
+        text = json.dumps(json_safe(obj), ensure_ascii=False, indent=indent)
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
