@@ -165,9 +165,11 @@ class Batch:
             else:
                 item.positions.append(i)
         remaining = len(order)
+        del items  # each item is referenced by its queue from now on, and freed when done
         if not order:
             return
         self._spawn(self._plan_all(order))
+        del order
         try:
             while remaining:
                 got = await self.out.get()
@@ -599,6 +601,7 @@ class Batch:
             options=self._options(),
             retries=tuple(item.retries),
         )
+        item.attempts = []  # the result has them; a long run keeps only what is pending
         self.out.put_nowait((item, result))
 
     def _options(self) -> tuple[tuple[str, str], ...]:

@@ -66,7 +66,11 @@ class ListRun:
         self.bad: dict[int, str] = {}  # entry index -> why (parse errors of good-looking lines)
         self.skipped = 0
         self.out: IO[str] = sys.stdout
-        self.outcomes: list[Any] = []
+        self.outcomes: list[Any] = []  # (index, Outcome): kept only for --junit/--summary-md
+        self.tally: Any = None
+        self._any_failed = False
+        self._any_bad = False
+        self._codes: set[int] = set()
         self.sessions = 0
         self.started = time.monotonic()
         self._pending: dict[int, str] = {}
@@ -256,7 +260,19 @@ class ListRun:
         return self.expect is not None or any(e.expect is not None for e in self.entries)
 
     def _emit(self, index: int, text: str, outcome: Any) -> None:
-        self.outcomes.append((index, outcome))
+        if self.tally is None:
+            from smtpdiag.render.lists import Tally
+
+            self.tally = Tally()
+        self.tally.add(outcome)
+        if self.junit or self.summary_md:
+            self.outcomes.append((index, outcome))
+        if outcome.met is False:
+            self._any_failed = True
+        if outcome.verdict is None:
+            self._any_bad = True
+        else:
+            self._codes.add(VERDICT_EXIT[outcome.verdict])
         self._done += 1
         if self.order == "completion":
             self._write_line(text)
@@ -312,8 +328,8 @@ class ListRun:
 
         outcomes = [o for _, o in sorted(self.outcomes, key=lambda p: p[0])]
         elapsed = time.monotonic() - self.started
-        if len(self.entries) > 1 or self._from_file:
-            text = lists.summary_text(outcomes, elapsed, self.sessions)
+        if (len(self.entries) > 1 or self._from_file) and self.tally is not None:
+            text = self.tally.text(elapsed, self.sessions)
             if self.skipped:
                 text += f"\n  resumed: {self.skipped} addresses were already in {self.resume}"
             print(text, file=sys.stderr)
@@ -326,13 +342,11 @@ class ListRun:
             _write_file(self.summary_md, lists.summary_markdown(outcomes, elapsed), "a")
 
     def exit_code(self) -> int:
-        outcomes = [o for _, o in self.outcomes]
-        if any(o.met is not None for o in outcomes):
-            return 5 if any(o.met is False for o in outcomes) else 0
-        if any(o.verdict is None for o in outcomes):
+        if self.tally is not None and self.tally.expected:
+            return 5 if self._any_failed else 0
+        if self._any_bad:
             return 2
-        codes = {VERDICT_EXIT[o.verdict] for o in outcomes}
-        return next((c for c in _SEVERITY if c in codes), 0)
+        return next((c for c in _SEVERITY if c in self._codes), 0)
 
 
 def _csv_header_line() -> str:

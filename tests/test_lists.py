@@ -232,8 +232,15 @@ def test_rate_limit_spreads_the_addresses(lists_rig: Rig) -> None:
     addresses = [f"rate{i}@failover.lists.test" for i in range(6)]
     started = time.monotonic()
     result = run_cli(
-        [*args(lists_rig), "--rate", "10/s", "--rcpts-per-session", "1", "--no-catch-all"]
-        + addresses
+        [
+            *args(lists_rig),
+            "--rate",
+            "10/s",
+            "--rcpts-per-session",
+            "1",
+            "--no-catch-all",
+            *addresses,
+        ]
     )
     elapsed = time.monotonic() - started
     assert result.exit_code == 0
@@ -259,7 +266,7 @@ def test_greylisting_is_retried_on_schedule(lists_rig: Rig) -> None:
 def test_retry_stays_within_the_deadline(lists_rig: Rig) -> None:
     grey = ["g5@grey.lists.test", "g6@grey.lists.test"]
     result = run_cli(
-        [*args(lists_rig), "--format", "jsonl", "--retry-temporary", "60", "--deadline", "5"] + grey
+        [*args(lists_rig), "--format", "jsonl", "--retry-temporary", "60", "--deadline", "5", *grey]
     )
     docs = jsonl(result.stdout)
     assert {d["verdict"] for d in docs} == {"temporary"}

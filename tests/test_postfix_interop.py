@@ -140,3 +140,78 @@ def test_pipelining_is_what_postfix_expects(postfix: PostfixInstance, dns: Threa
     assert code == 0 and doc["attempts"][0]["pipelined"] is False
     log = postfix.maillog.lower()
     assert "improper command pipelining" not in log, postfix.maillog[-2000:]
+
+
+def test_a_list_against_postfix(
+    postfix: PostfixInstance, dns: ThreadedFakeDNS, tmp_path: Any
+) -> None:
+    """A list over three domains (one whose first MX is dead): every verdict right, sessions
+    carrying several recipients, never more than 9 RCPTs a session, and the JUnit report
+    failing exactly the lines whose expectation does not hold."""
+    import re
+    import xml.etree.ElementTree as ET
+
+    domains = ("lists.interop.test", "other.interop.test", "failover.interop.test")
+    lines = []
+    for i in range(40):
+        address = f"user{i // 3 + 100}@{domains[i % 3]}"
+        expected = "deliverable" if (i // 3 + 100) % 2 == 0 else "undeliverable"
+        lines.append(f"{address} {expected}")
+    lines[5] = lines[5].split()[0] + " deliverable"  # user101@failover: odd, so this fails
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(lines) + "\n")
+    junit = tmp_path / "junit.xml"
+    before = len(postfix.maillog)
+    host, port = dns.address
+    result = run_cli(
+        [
+            "probe",
+            "--resolver",
+            f"{host}:{port}",
+            "--port",
+            "2525",
+            "--helo",
+            "probe.interop.test",
+            "--dnsbl",
+            "interop.test",
+            "--dns-timeout",
+            "2",
+            "--no-progress",
+            "--file",
+            str(listing),
+            "--format",
+            "jsonl",
+            "--junit",
+            str(junit),
+        ]
+    )
+    docs = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(docs) == 40
+    for d in docs:
+        number = int(d["address"].split("@")[0][4:])
+        assert d["verdict"] == ("deliverable" if number % 2 == 0 else "undeliverable"), d
+        if number % 2:
+            assert d["reason"] == "mailbox-unknown"
+    failover = [d for d in docs if d["domain"] == "failover.interop.test"]
+    assert all(d["attempts"][0]["address"] == "127.0.0.42" for d in failover)
+    assert result.exit_code == 5
+    failed = [
+        c.attrib["name"]
+        for c in ET.parse(junit).getroot().iter("testcase")
+        if c.find("failure") is not None
+    ]
+    assert failed == [f"{lines[5].split()[0]} (line 6)"]
+    import time
+
+    for _ in range(50):  # postlogd writes the log a moment after the session ends
+        rcpts = [
+            int(m.group(1))
+            for line in postfix.maillog[before:].split("\n")
+            if "disconnect from" in line and (m := re.search(r" rcpt=\d+/(\d+)", line))
+        ]
+        if sum(rcpts) >= 40:
+            break
+        time.sleep(0.1)
+    assert rcpts and max(rcpts) <= 9 and sum(rcpts) >= 40
+    assert len(rcpts) < 40 / 3  # several recipients a session
+    assert "data=" not in postfix.maillog

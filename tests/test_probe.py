@@ -6,9 +6,8 @@ verdict, the reason, the captured replies and the exit code.
 
 from __future__ import annotations
 
-import json
-
 import asyncio
+import json
 import time
 from typing import Any
 

@@ -266,34 +266,66 @@ def summary_markdown(outcomes: Sequence[Outcome], elapsed_s: float, limit: int =
     return "\n".join(lines) + "\n"
 
 
+class Tally:
+    """The end-of-run summary, counted as results come (a 100,000-line run keeps counts,
+    not results)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.verdicts: collections.Counter[str] = collections.Counter()
+        self.reasons: collections.Counter[str] = collections.Counter()
+        self.domains: collections.Counter[str] = collections.Counter()
+        self.expected = 0
+        self.failed: list[Outcome] = []  # the first few failed expectations
+        self.failed_count = 0
+
+    def add(self, o: Outcome) -> None:
+        self.n += 1
+        self.verdicts[o.verdict or "bad line"] += 1
+        if o.verdict not in DEFAULT_PASS:
+            self.reasons[o.reason] += 1
+        self.domains[o.address.rpartition("@")[2].lower()] += 1
+        if o.met is not None:
+            self.expected += 1
+            if not o.met:
+                self.failed_count += 1
+                if len(self.failed) < 10:
+                    self.failed.append(o)
+
+    def text(self, elapsed_s: float, sessions: int) -> str:
+        """Counts per verdict, reason and domain, time, rate, expectations."""
+        rate = self.n / elapsed_s if elapsed_s > 0 else 0.0
+        out = [
+            f"smtpdiag: {self.n} addresses in {elapsed_s:.1f} s ({rate:.1f}/s, "
+            f"{sessions} SMTP sessions)",
+            "  verdicts: " + ", ".join(f"{v} {c}" for v, c in self.verdicts.most_common()),
+        ]
+        if self.reasons:
+            top = self.reasons.most_common(8)
+            out.append("  reasons:  " + ", ".join(f"{r} {c}" for r, c in top))
+        if len(self.domains) > 1:
+            top = self.domains.most_common(8)
+            more = f", +{len(self.domains) - 8} more" if len(self.domains) > 8 else ""
+            out.append("  domains:  " + ", ".join(f"{d} {c}" for d, c in top) + more)
+        if self.expected:
+            held = self.expected - self.failed_count
+            out.append(f"  expectations: {held} of {self.expected} held")
+            for o in self.failed:
+                where = f"line {o.line}: " if o.line is not None else ""
+                wanted = "|".join(o.expect or ())
+                got = o.verdict or "bad line"
+                out.append(f"    {where}{o.address}: expected {wanted}, got {got}")
+            if self.failed_count > len(self.failed):
+                out.append(f"    ... {self.failed_count - len(self.failed)} more")
+        return "\n".join(out)
+
+
 def summary_text(outcomes: Sequence[Outcome], elapsed_s: float, sessions: int) -> str:
     """The end-of-run summary for stderr: counts per verdict, reason and domain."""
-    n = len(outcomes)
-    rate = n / elapsed_s if elapsed_s > 0 else 0.0
-    verdicts = collections.Counter(o.verdict or "bad line" for o in outcomes)
-    reasons = collections.Counter(o.reason for o in outcomes if o.verdict not in DEFAULT_PASS)
-    domains = collections.Counter(o.address.rpartition("@")[2].lower() for o in outcomes)
-    out = [
-        f"smtpdiag: {n} addresses in {elapsed_s:.1f} s ({rate:.1f}/s, {sessions} SMTP sessions)",
-        "  verdicts: " + ", ".join(f"{v} {c}" for v, c in verdicts.most_common()),
-    ]
-    if reasons:
-        out.append("  reasons:  " + ", ".join(f"{r} {c}" for r, c in reasons.most_common(8)))
-    if len(domains) > 1:
-        top = domains.most_common(8)
-        more = f", +{len(domains) - 8} more" if len(domains) > 8 else ""
-        out.append("  domains:  " + ", ".join(f"{d} {c}" for d, c in top) + more)
-    expected = [o for o in outcomes if o.met is not None]
-    if expected:
-        failed = [o for o in expected if not o.met]
-        out.append(f"  expectations: {len(expected) - len(failed)} of {len(expected)} held")
-        for o in failed[:10]:
-            where = f"line {o.line}: " if o.line is not None else ""
-            wanted = "|".join(o.expect or ())
-            out.append(f"    {where}{o.address}: expected {wanted}, got {o.verdict or 'bad line'}")
-        if len(failed) > 10:
-            out.append(f"    ... {len(failed) - 10} more")
-    return "\n".join(out)
+    tally = Tally()
+    for o in outcomes:
+        tally.add(o)
+    return tally.text(elapsed_s, sessions)
 
 
 def progress_line(done: int, total: int, elapsed_s: float, width: int = 24) -> str:
