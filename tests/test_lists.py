@@ -453,3 +453,16 @@ def test_a_backup_shared_with_another_domain_is_used_when_it_frees_up(lists_rig:
     docs = jsonl(result.stdout)
     assert len(docs) == len(known) + len(shared)
     assert {d["verdict"] for d in docs if d["address"] in shared} == {"undeliverable"}
+
+
+def test_a_list_on_stdin(lists_rig: Rig) -> None:
+    result = run_cli(
+        [*args(lists_rig), "--file", "-", "--format", "csv"],
+        input="# from a pipe\nu37@known.lists.test deliverable\nnobody37@known.lists.test\n",
+    )
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert sorted((r["line"], r["verdict"], r["met"]) for r in rows) == [
+        ("2", "deliverable", "yes"),
+        ("3", "undeliverable", ""),
+    ]
+    assert result.exit_code == 0  # the one expectation held
