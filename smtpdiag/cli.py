@@ -551,7 +551,7 @@ def demo(fmt: str, color: bool | None, lang: str) -> None:
     from smtpdiag.demo import run_demo
 
     started()
-    sys.exit(run_demo(fmt, _use_colour(color), lang))
+    _exit(run_demo(fmt, _use_colour(color), lang))
 
 
 STAGES = ["banner", "ehlo", "starttls", "auth", "mail", "rcpt", "data"]

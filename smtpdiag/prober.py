@@ -195,7 +195,10 @@ def _warm_up(lang: str, tls: bool) -> None:
     # 1 ms when a reply arrives, instead of 5
     interval = sys.getswitchinterval()
     sys.setswitchinterval(0.001)
-    _warming = threading.Thread(target=load, name="smtpdiag-warm-up", daemon=True)
+    # not a daemon: the interpreter waits for it at exit (it only imports, ~0.1 s); a
+    # daemon thread stopped in the middle of importing a Rust extension (cryptography)
+    # aborts the process with "FATAL: exception not rethrown"
+    _warming = threading.Thread(target=load, name="smtpdiag-warm-up", daemon=False)
     _warming.start()
 
 

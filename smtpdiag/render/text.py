@@ -7,6 +7,7 @@ reaches a terminal, so a server can never emit control sequences on the user's s
 from __future__ import annotations
 
 import binascii
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -147,21 +148,36 @@ def _deciding_json(result: ProbeResult, lang: str) -> dict[str, Any] | None:
     step = result.diagnosis.deciding
     if step is None:
         return None
-    import dataclasses
-
-    from smtpdiag.core.classify import pattern_info
-    from smtpdiag.core.explanation import card
-
     cards = []
     pattern = None
     if step.reply is not None:
         keys = [k for k in (step.reply.enhanced, str(step.reply.code)) if k]
-        cards = [dataclasses.asdict(c) for c in (card(k, lang) for k in keys) if c is not None]
+        cards = [c for c in (_card_dict(k, lang) for k in keys) if c is not None]
     ann = step.annotation
     if ann is not None and ann.rule and ann.provider:
-        info = pattern_info(ann.rule, lang)
-        pattern = dataclasses.asdict(info) if info is not None else None
+        pattern = _pattern_dict(ann.rule, lang)
     return {**_step_json(step), "cards": cards, "provider": pattern}
+
+
+@functools.lru_cache(maxsize=512)
+def _card_dict(key: str, lang: str) -> dict[str, Any] | None:
+    # built once per code: a list run's thousand 550s share the same cards
+    import dataclasses
+
+    from smtpdiag.core.explanation import card
+
+    found = card(key, lang)
+    return dataclasses.asdict(found) if found is not None else None
+
+
+@functools.lru_cache(maxsize=512)
+def _pattern_dict(rule: str, lang: str) -> dict[str, Any] | None:
+    import dataclasses
+
+    from smtpdiag.core.classify import pattern_info
+
+    info = pattern_info(rule, lang)
+    return dataclasses.asdict(info) if info is not None else None
 
 
 def _auth_json(result: ProbeResult) -> dict[str, Any] | None:
