@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 
 #: how often a recipient is sent again after 452 / a session closed before its RCPT
 MAX_REQUEUES = 4
+#: ... and how often after a 421 greeting (too many connections), backing off each time
+MAX_BUSY_REQUEUES = 10
 #: a server that greets with 421 is left alone this long (doubling, at most BACKOFF_MAX)
 BACKOFF_START = 1.0
 BACKOFF_MAX = 30.0
@@ -490,10 +492,14 @@ class Batch:
 
     def _again(self, item: _Item, view: Attempt, banner: Any) -> bool:
         """Send this recipient again in a new session (not a verdict about it)?"""
-        if item.requeues >= MAX_REQUEUES or time.monotonic() >= item.deadline:
+        if time.monotonic() >= item.deadline:
             return False
         if banner is not None and banner.code == 421:
-            return True  # too many connections: back off, then again
+            # too many connections: back off, then again, as long as the deadline allows
+            # (a busy server is not a verdict about the address)
+            return item.requeues < MAX_BUSY_REQUEUES
+        if item.requeues >= MAX_REQUEUES:
+            return False
         mine = [r for r in view.recipients if not r.random]
         if not mine:
             return False
