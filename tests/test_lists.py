@@ -466,3 +466,25 @@ def test_a_list_on_stdin(lists_rig: Rig) -> None:
         ("3", "undeliverable", ""),
     ]
     assert result.exit_code == 0  # the one expectation held
+
+
+def test_a_list_with_server_goes_to_that_server(lists_rig: Rig) -> None:
+    log = lists_rig.logs["127.0.0.60"]
+    start = len(log.commands)
+    addresses = ["u38@known.lists.test", "x@grey.lists.test", "y@relay.lists.test"]
+    result = run_cli(
+        [
+            *args(lists_rig),
+            "--server",
+            f"127.0.0.60:{lists_rig.smtp_port}",
+            "--format",
+            "jsonl",
+            *addresses,
+        ]
+    )
+    docs = {d["address"]: d for d in jsonl(result.stdout)}
+    assert docs["u38@known.lists.test"]["verdict"] == "deliverable"
+    assert docs["x@grey.lists.test"]["verdict"] == "undeliverable"  # mx.lists.test knows no x
+    sent = [c for c in log.commands[start:] if c.startswith("RCPT")]
+    assert {c.split("<")[1].split(">")[0] for c in sent} >= set(addresses)
+    assert all(d["mx"]["source"] == "server-option" for d in docs.values())
