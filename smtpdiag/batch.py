@@ -406,6 +406,7 @@ class Batch:
                 item.started, item.started_wall = now, wall
                 item.deadline = now + self.opts.deadline
         lang, tls = self.opts.lang, self.opts.starttls != "never"
+        others = self.live[ip]  # our sessions already open to this server
         self.live[ip] += 1
         try:
             async with self.limits(ip), self.global_sem:
@@ -444,7 +445,10 @@ class Batch:
         ):
             self.down.setdefault(ip, attempt)  # never answered: down for this run
         banner = attempt.steps[0].reply if attempt.steps else None
-        if banner is not None and banner.code == 421:
+        # a 421 greeting is worth waiting out only when it is about load (ours, or what the
+        # server says); "shutting down" to a lone connection is the answer
+        busy = banner is not None and banner.code == 421 and (others > 0 or _says_busy(banner))
+        if busy:
             # one connection too many: fewer at once from now on, and a pause
             self.ip_cap[ip] = max(
                 1, min(self.ip_cap.get(ip, self.opts.max_per_host), self.live[ip])
@@ -458,7 +462,7 @@ class Batch:
             view = recipient_view(
                 attempt, item.addr.ascii, item.key, self.domains[item.key].catch_all
             )
-            if self._again(item, view, banner):
+            if self._again(item, view, busy):
                 item.requeues += 1
                 target.queue.append(item)
                 continue
@@ -490,11 +494,11 @@ class Batch:
         assert self.opts.server is not None
         return parse_host_port(self.opts.server, self.opts.port)[1]
 
-    def _again(self, item: _Item, view: Attempt, banner: Any) -> bool:
+    def _again(self, item: _Item, view: Attempt, busy: bool) -> bool:
         """Send this recipient again in a new session (not a verdict about it)?"""
         if time.monotonic() >= item.deadline:
             return False
-        if banner is not None and banner.code == 421:
+        if busy:
             # too many connections: back off, then again, as long as the deadline allows
             # (a busy server is not a verdict about the address)
             return item.requeues < MAX_BUSY_REQUEUES
@@ -655,3 +659,11 @@ class Batch:
             task = self.auth_cache[key] = asyncio.ensure_future(compute())
         report = await task
         return report, attribute_refusal(report, diagnosis)
+
+
+def _says_busy(reply: Any) -> bool:
+    """A 421 greeting about load: too many connections, busy, try later."""
+    from smtpdiag.core.diagnose import classify_reply
+
+    reason = classify_reply(reply.code, reply.enhanced, reply.text, "banner").reason
+    return reason in ("too-many-connections", "rate-limited")
