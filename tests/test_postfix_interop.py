@@ -41,28 +41,28 @@ def dns() -> Iterator[ThreadedFakeDNS]:
         yield server
 
 
-def probe(dns: ThreadedFakeDNS, *args: str) -> tuple[int, dict[str, Any]]:
+def probe_args(dns: ThreadedFakeDNS) -> list[str]:
+    """``smtpdiag probe`` aimed at the interop Postfix through the fake DNS."""
     host, port = dns.address
-    result = run_cli(
-        [
-            "probe",
-            "--resolver",
-            f"{host}:{port}",
-            "--port",
-            "2525",
-            "--helo",
-            "probe.interop.test",
-            "--timeout",
-            "10",
-            "--dns-timeout",
-            "2",
-            "--dnsbl",
-            "interop.test",
-            "--format",
-            "json",
-            *args,
-        ]
-    )
+    return [
+        "probe",
+        "--resolver",
+        f"{host}:{port}",
+        "--port",
+        "2525",
+        "--helo",
+        "probe.interop.test",
+        "--timeout",
+        "10",
+        "--dns-timeout",
+        "2",
+        "--dnsbl",
+        "interop.test",
+    ]
+
+
+def probe(dns: ThreadedFakeDNS, *args: str) -> tuple[int, dict[str, Any]]:
+    result = run_cli([*probe_args(dns), "--format", "json", *args])
     return result.exit_code, json.loads(result.output)
 
 
@@ -162,20 +162,9 @@ def test_a_list_against_postfix(
     listing.write_text("\n".join(lines) + "\n")
     junit = tmp_path / "junit.xml"
     before = len(postfix.maillog)
-    host, port = dns.address
     result = run_cli(
         [
-            "probe",
-            "--resolver",
-            f"{host}:{port}",
-            "--port",
-            "2525",
-            "--helo",
-            "probe.interop.test",
-            "--dnsbl",
-            "interop.test",
-            "--dns-timeout",
-            "2",
+            *probe_args(dns),
             "--no-progress",
             "--file",
             str(listing),
