@@ -34,25 +34,24 @@ import dataclasses
 import datetime
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from smtpdiag.core.model import Address, Attempt, MxHost, MxPlan, ProbeResult, RecipientResult
 from smtpdiag.io.smtp import Recipient, SessionOptions, run_session
 from smtpdiag.prober import (
     HostLimits,
     ProbeOptions,
-    _as_ip,
     _auth_domain,
     _warm_up,
     attribute_refusal,
+    auth_report,
+    client_ip,
     default_helo,
+    fixed_plan,
     needs_auth,
     parse_resolvers,
     random_local_part,
 )
-
-if TYPE_CHECKING:
-    from smtpdiag.auth.findings import AuthReport
 
 #: how often a recipient is sent again after 452 / a session closed before its RCPT
 MAX_REQUEUES = 4
@@ -215,18 +214,14 @@ class Batch:
 
     async def _plan_for(self, addr: Address) -> MxPlan:
         opts = self.opts
+        fixed = fixed_plan(addr, opts)
+        if fixed is not None:
+            return fixed
+        key = addr.domain
         if opts.server is not None:
             from smtpdiag.core.addresses import parse_host_port
 
-            host, _ = parse_host_port(opts.server, opts.port)
-            ip = _as_ip(host)
-            if ip is not None:
-                return MxPlan("server-option", (MxHost(ip, None, (ip,)),))
-            key = f"server:{host}"
-        elif addr.ip_literal is not None:
-            return MxPlan("ip-literal", (MxHost(addr.domain, None, (addr.ip_literal,)),))
-        else:
-            key = addr.domain
+            key = f"server:{parse_host_port(opts.server, opts.port)[0]}"
         task = self.plans.get(key)
         if task is None:
             task = asyncio.ensure_future(self._resolve(key, addr.domain))
@@ -326,7 +321,7 @@ class Batch:
             _, ip = target.ips[item.ip_index]
             if ip in self.down:
                 item.attempts.append(self.down[ip])
-                item.ip_index = self._next_ip(target, item.ip_index)
+                item.ip_index += 1
                 target.queue.appendleft(item)
                 continue
             domain = self.domains[item.key]
@@ -368,11 +363,6 @@ class Batch:
                 asyncio.get_running_loop().call_later(delay, target.wakeup.set)
             return None
         return chosen, ip_index
-
-    def _next_ip(self, target: _Target, index: int) -> int:
-        """The index of the next server address, skipping the rest of a host that answered
-        (one decisive answer per host is enough; a host that did not answer: its next IP)."""
-        return index + 1
 
     async def _rate(self, items: Sequence[_Item]) -> None:
         if not self.rate:
@@ -471,7 +461,7 @@ class Batch:
             if outcome.decisive and not self.opts.all_mx:
                 self._finish(item, target.plan)
                 continue
-            item.ip_index = self._next_ip(target, item.ip_index)
+            item.ip_index += 1
             if item.ip_index >= len(target.ips):
                 self._finish(item, target.plan)
             else:
@@ -629,34 +619,18 @@ class Batch:
 
     async def _auth(self, diagnosis: Any, attempts: Sequence[Attempt]) -> tuple[Any, Any]:
         """The auth report, once per (sender domain, client IP) for the run."""
-        from smtpdiag.auth.checks import run_auth
         from smtpdiag.core.errors import UsageError
 
-        opts = self.opts
-        ip = next((a.local_address for a in attempts if a.local_address), None)
-        ip = ip or opts.source_address
-        domain = _auth_domain(opts, self.helo)
-        key = (domain, ip)
+        ip = client_ip(attempts, self.opts)
+        key = (_auth_domain(self.opts, self.helo), ip)
         task = self.auth_cache.get(key)
         if task is None:
             try:
                 self._dns()
             except UsageError:
                 return None, None
-
-            async def compute() -> AuthReport:
-                return await run_auth(
-                    self.lookup,
-                    domain,
-                    ip=ip,
-                    mail_from=opts.mail_from,
-                    helo=self.helo,
-                    selectors=opts.dkim_selectors,
-                    dnsbl_zones=opts.dnsbls,
-                    budget=max(1.0, min(30.0, 6 * opts.dns_timeout)),
-                )
-
-            task = self.auth_cache[key] = asyncio.ensure_future(compute())
+            report_of = auth_report(self.lookup, self.opts, self.helo, ip)
+            task = self.auth_cache[key] = asyncio.ensure_future(report_of)
         report = await task
         return report, attribute_refusal(report, diagnosis)
 

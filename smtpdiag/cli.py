@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -50,7 +50,12 @@ probing the rest)."""
 
 
 def exit_code(results: Sequence[ProbeResult]) -> int:
-    codes = {VERDICT_EXIT[r.verdict] for r in results}
+    return exit_code_of({r.verdict for r in results})
+
+
+def exit_code_of(verdicts: Iterable[str]) -> int:
+    """The worst verdict's exit code (1, then 4, then 3, then 0)."""
+    codes = {VERDICT_EXIT[v] for v in verdicts}
     for code in _SEVERITY:
         if code in codes:
             return code
@@ -390,7 +395,7 @@ def probe(
 
     from smtpdiag.core.addresses import parse_address
     from smtpdiag.core.errors import UsageError
-    from smtpdiag.listrun import ListRun, asyncio_run
+    from smtpdiag.listrun import ListRun
     from smtpdiag.prober import ProbeOptions, check_options
 
     families: tuple[int, ...] = (4, 6)
@@ -479,10 +484,12 @@ def probe(
     if len(listing.entries) == 1 and listing.plain_single():
         results = _run_probes(listing.parsed, opts)
         _print_results(results, fmt, listing.colour, lang)
-        _exit(listing.single_exit(results[0]))
+        _exit(exit_code(results))
     started()
     try:
-        code = asyncio_run(listing.run(opts))
+        import asyncio
+
+        code = asyncio.run(listing.run(opts))
     except KeyboardInterrupt:
         listing.interrupted()
         click.echo("smtpdiag: interrupted; results so far are written", err=True)

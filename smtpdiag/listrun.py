@@ -8,30 +8,20 @@ loses nothing it printed, and ``--resume`` picks up after the last complete line
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
 import time
-from collections.abc import Coroutine, Sequence
-from typing import IO, Any, TypeVar
+from collections.abc import Sequence
+from typing import IO, Any
 
 from smtpdiag.core.errors import UsageError
 from smtpdiag.core.listinput import ListLine
 from smtpdiag.core.model import Address, ProbeResult, Verdict
 from smtpdiag.prober import ProbeOptions
 
-_T = TypeVar("_T")
-
 #: the most a --file may hold (a bigger one is refused, not read into memory)
 MAX_LIST_BYTES = 256 * 1024 * 1024
-
-VERDICT_EXIT = {"deliverable": 0, "accept-all": 0, "undeliverable": 1, "temporary": 3, "unknown": 4}
-_SEVERITY = [1, 4, 3, 0]
-
-
-def asyncio_run(coro: Coroutine[Any, Any, _T]) -> _T:
-    return asyncio.run(coro)
 
 
 class ListRun:
@@ -70,7 +60,7 @@ class ListRun:
         self.tally: Any = None
         self._any_failed = False
         self._any_bad = False
-        self._codes: set[int] = set()
+        self._verdicts: set[Verdict] = set()
         self.sessions = 0
         self.started = time.monotonic()
         self._pending: dict[int, str] = {}
@@ -93,9 +83,6 @@ class ListRun:
             and self.entries[0].error is None
             and len(self.parsed) == 1
         )
-
-    def single_exit(self, result: ProbeResult) -> int:
-        return VERDICT_EXIT[result.verdict]
 
     def set_addresses(self, texts: Sequence[str], parsed: Sequence[Address]) -> None:
         self.parsed = list(parsed)
@@ -184,10 +171,13 @@ class ListRun:
 
     async def run(self, opts: ProbeOptions) -> int:
         if self.fmt == "csv" and not self._resuming_csv():
-            self._write_line(_csv_header_line())
+            from smtpdiag.render.lists import csv_header
+
+            self._write_line(csv_header())
         for i, entry in enumerate(self.entries):
             if entry.error is not None:
-                self._emit(i, self._bad_text(entry), self._bad_outcome(entry))
+                outcome = self._bad_outcome(entry)
+                self._emit(i, self._bad_text(entry, outcome), outcome)
         try:
             async for index, result in self._results(opts):
                 entry_index = self.probe_index[index]
@@ -234,7 +224,7 @@ class ListRun:
         style = render.colour if self.colour else render.plain
         return render.render_text(result, style, self.lang) + "\n", outcome
 
-    def _bad_text(self, entry: ListLine) -> str:
+    def _bad_text(self, entry: ListLine, outcome: Any) -> str:
         from smtpdiag.core.model import SCHEMA_VERSION
         from smtpdiag.render import lists
 
@@ -243,7 +233,7 @@ class ListRun:
 
             return dumps(lists.bad_line_record(entry, SCHEMA_VERSION), indent=None)
         if self.fmt == "csv":
-            return lists.csv_row(self._bad_outcome(entry))
+            return lists.csv_row(outcome)
         from smtpdiag.render.text import escape
 
         return f"smtpdiag: line {entry.line}: {escape(entry.text)}: {entry.error}\n"
@@ -272,7 +262,7 @@ class ListRun:
         if outcome.verdict is None:
             self._any_bad = True
         else:
-            self._codes.add(VERDICT_EXIT[outcome.verdict])
+            self._verdicts.add(outcome.verdict)
         self._done += 1
         if self.order == "completion":
             self._write_line(text)
@@ -346,13 +336,9 @@ class ListRun:
             return 5 if self._any_failed else 0
         if self._any_bad:
             return 2
-        return next((c for c in _SEVERITY if c in self._codes), 0)
+        from smtpdiag.cli import exit_code_of
 
-
-def _csv_header_line() -> str:
-    from smtpdiag.render.lists import csv_header
-
-    return csv_header()
+        return exit_code_of(self._verdicts)
 
 
 def _write_file(path: str, text: str, mode: str) -> None:

@@ -286,6 +286,17 @@ class HostLimits:
         return self._sems[address]
 
 
+def fixed_plan(addr: Address, opts: ProbeOptions) -> MxPlan | None:
+    """The plan that needs no DNS: ``--server`` given as an IP, or an address literal
+    (``user@[192.0.2.1]``) without ``--server``. None: look it up."""
+    if opts.server is not None:
+        ip = _as_ip(parse_host_port(opts.server, opts.port)[0])
+        return MxPlan("server-option", (MxHost(ip, None, (ip,)),)) if ip is not None else None
+    if addr.ip_literal is not None:
+        return MxPlan("ip-literal", (MxHost(addr.domain, None, (addr.ip_literal,)),))
+    return None
+
+
 async def _probe(
     addr: Address, opts: ProbeOptions, limits: HostLimits | None = None
 ) -> ProbeResult:
@@ -296,14 +307,11 @@ async def _probe(
     port = opts.port
     lookup: Any = None  # the auth checks' DNS cache, filled ahead when DNS is in use anyway
     prefetch: list[asyncio.Task[Any]] = []
-    server_ip = None
     if opts.server is not None:
         server_host, port = parse_host_port(opts.server, opts.port)
-        server_ip = _as_ip(server_host)
-    if addr.ip_literal is not None and opts.server is None:
-        plan = MxPlan("ip-literal", (MxHost(addr.domain, None, (addr.ip_literal,)),))
-    elif server_ip is not None:
-        plan = MxPlan("server-option", (MxHost(server_ip, None, (server_ip,)),))
+    fixed = fixed_plan(addr, opts)
+    if fixed is not None:
+        plan = fixed
     else:
         # dnspython is imported only when DNS is needed (~40 ms of start-up)
         from smtpdiag.io.dns import DnsConfig, make_resolver, resolve_mx, resolve_server
@@ -438,7 +446,6 @@ async def _auth_for(
     remaining: float,
     lookup: Any = None,
 ) -> tuple[AuthReport | None, Finding | None]:
-    from smtpdiag.auth.checks import run_auth
     from smtpdiag.io.dns import DnsConfig, DnsLookup, make_resolver
 
     if lookup is None:
@@ -447,12 +454,25 @@ async def _auth_for(
         except UsageError:
             return None, None
         lookup = DnsLookup(resolver)
+    report = await auth_report(lookup, opts, helo, client_ip(attempts, opts), remaining)
+    return report, attribute_refusal(report, diagnosis)
+
+
+def client_ip(attempts: Sequence[Attempt], opts: ProbeOptions) -> str | None:
+    """The address the sessions came from (what SPF and blocklists are asked about)."""
     ip = next((a.local_address for a in attempts if a.local_address), None)
-    ip = ip or opts.source_address
-    domain = _auth_domain(opts, helo)
-    report = await run_auth(
+    return ip or opts.source_address
+
+
+async def auth_report(
+    lookup: Any, opts: ProbeOptions, helo: str, ip: str | None, remaining: float = 30.0
+) -> AuthReport:
+    """SPF, DMARC, DKIM, PTR and DNSBL for the sender domain and ``ip``, within budget."""
+    from smtpdiag.auth.checks import run_auth
+
+    return await run_auth(
         lookup,
-        domain,
+        _auth_domain(opts, helo),
         ip=ip,
         mail_from=opts.mail_from,
         helo=helo,
@@ -460,7 +480,6 @@ async def _auth_for(
         dnsbl_zones=opts.dnsbls,
         budget=max(1.0, min(30.0, 6 * opts.dns_timeout, remaining)),
     )
-    return report, attribute_refusal(report, diagnosis)
 
 
 def attribute_refusal(report: AuthReport, diagnosis: Diagnosis) -> Finding | None:

@@ -12,7 +12,6 @@ line number, for the report.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Sequence
 
 from smtpdiag.core.errors import UsageError
@@ -90,6 +89,8 @@ def parse_plain(lines: Iterable[str]) -> list[ListLine]:
 
 def parse_csv(lines: Sequence[str], column: str | None = None) -> list[ListLine]:
     """A CSV list with a header row. Raises UsageError when the address column is unknown."""
+    import csv  # only for CSV lists: not on every probe's start-up
+
     reader = csv.reader(lines)
     try:
         header = [h.strip().lstrip("\ufeff") for h in next(reader)]
