@@ -37,6 +37,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from smtpdiag.core.model import Address, Attempt, MxHost, MxPlan, ProbeResult, RecipientResult
+from smtpdiag.core.records import evolve
 from smtpdiag.io.smtp import Recipient, SessionOptions, run_session
 from smtpdiag.prober import (
     HostLimits,
@@ -306,6 +307,8 @@ class Batch:
         """The next session's recipients: at most ``rcpts`` items bound for the same server
         address, none of a domain whose catch-all check is still being answered."""
         now = time.monotonic()
+        if not self._open_ip(target, now):
+            return None
         chosen: list[_Item] = []
         carriers: set[str] = set()  # domains whose catch-all RCPT this session adds
         ip_index = -1
@@ -363,6 +366,29 @@ class Batch:
                 asyncio.get_running_loop().call_later(delay, target.wakeup.set)
             return None
         return chosen, ip_index
+
+    def _open_ip(self, target: _Target, now: float) -> bool:
+        """Whether any of the target's server addresses could take a session now. When
+        none can, the worker sleeps without scanning its queue: every session's end wakes
+        the workers, and with every address at its cap that scan found nothing, thousands
+        of times a run. (Items bound for a down address move on in the scan; they can only
+        be sent once another address is open, or be finished when all are down.)"""
+        up = [ip for _, ip in target.ips if ip not in self.down]
+        if not up:
+            return True
+        for ip in up:
+            held = self.backoff.get(ip, (0.0, 0.0))[0] > now
+            if not held and self.live[ip] < self.ip_cap.get(ip, self.opts.max_per_host):
+                return True
+        if target.queue:
+            for _, ip in target.ips:
+                if self.live[ip] >= self.ip_cap.get(ip, self.opts.max_per_host):
+                    self.waiting_for[ip].add(target)
+            held_until = [self.backoff[ip][0] for _, ip in target.ips if ip in self.backoff]
+            if held_until:  # wake when a backoff ends
+                delay = max(0.05, min(held_until) - now)
+                asyncio.get_running_loop().call_later(delay, target.wakeup.set)
+        return False
 
     async def _rate(self, items: Sequence[_Item]) -> None:
         if not self.rate:
@@ -532,7 +558,7 @@ class Batch:
                 await domain.changed.wait()
             if domain.catch_all is not None:
                 attempts = [
-                    dataclasses.replace(
+                    evolve(
                         a,
                         recipients=(
                             *(r for r in a.recipients if not r.random),
@@ -546,9 +572,7 @@ class Batch:
         if needs_auth(diagnosis, opts.auth):
             report, finding = await self._auth(diagnosis, annotated)
             if finding is not None:
-                diagnosis = dataclasses.replace(
-                    diagnosis, reason=finding.reason, summary=finding.text
-                )
+                diagnosis = evolve(diagnosis, reason=finding.reason, summary=finding.text)
         now = time.monotonic()
         if (
             diagnosis.verdict == "temporary"
@@ -582,7 +606,7 @@ class Batch:
         if item.retries:
             from smtpdiag.core.diagnose import retry_note
 
-            diagnosis = dataclasses.replace(
+            diagnosis = evolve(
                 diagnosis,
                 summary=diagnosis.summary + retry_note(item.retries, diagnosis.verdict, opts.lang),
             )

@@ -58,6 +58,7 @@ class ListRun:
         self.out: IO[str] = sys.stdout
         self.outcomes: list[Any] = []  # (index, Outcome): kept only for --junit/--summary-md
         self.tally: Any = None
+        self._fragments: Any = None  # render.text.Fragments, made on the first JSON line
         self._any_failed = False
         self._any_bad = False
         self._verdicts: set[Verdict] = set()
@@ -213,10 +214,12 @@ class ListRun:
         expect = self._expectation(entry)
         outcome = lists.outcome(result, entry if self._from_file else None, expect)
         if self.fmt in ("json", "jsonl"):
-            from smtpdiag.render.text import dumps
+            if self._fragments is None:
+                from smtpdiag.render.text import Fragments
 
-            doc = lists.jsonl_record(result, entry, expect, self.lang)
-            return dumps(doc, indent=None), outcome
+                self._fragments = Fragments()
+            doc = lists.jsonl_record(result, entry, expect, self.lang, self._fragments)
+            return self._fragments.dumps(doc), outcome
         if self.fmt == "csv":
             return lists.csv_row(outcome), outcome
         from smtpdiag.render import text as render

@@ -488,3 +488,59 @@ def test_a_list_with_server_goes_to_that_server(lists_rig: Rig) -> None:
     sent = [c for c in log.commands[start:] if c.startswith("RCPT")]
     assert {c.split("<")[1].split(">")[0] for c in sent} >= set(addresses)
     assert all(d["mx"]["source"] == "server-option" for d in docs.values())
+
+
+def test_shared_json_fragments_give_the_same_bytes(lists_rig: Rig) -> None:
+    """A list run's JSONL encodes the parts addresses share once (render.text.Fragments):
+    every line must be byte for byte the document's own encoding, across many results
+    sharing one cache."""
+    from smtpdiag.render.text import Fragments, dumps, to_dict
+
+    addresses = [f"u{i}@known.lists.test" for i in range(0, 12)]
+    addresses += [f"nobody{i}@known.lists.test" for i in range(12)]
+    addresses += ["a@grey.lists.test", "b@strict.lists.test", "c@relay.lists.test"]
+    results = asyncio.run(
+        smtpdiag.probe_many(
+            addresses,
+            resolvers=(lists_rig.resolver,),
+            port=lists_rig.smtp_port,
+            helo="probe.lists.test",
+            timeout=5.0,
+        )
+    )
+    shared = Fragments(limit=8)  # small: entries are evicted and rebuilt along the way
+    seen = set()
+    for lang in ("en", "th"):
+        for result in results:
+            line = shared.dumps(to_dict(result, lang, shared))
+            assert line == dumps(to_dict(result, lang), indent=None)
+            seen.add(json.loads(line)["verdict"])
+    assert {"deliverable", "undeliverable"} <= seen
+
+
+def test_a_placeholder_lookalike_stays_text(lists_rig: Rig) -> None:
+    """Text shaped like a fragment placeholder is not replaced: the nonce is random per
+    run, so a server cannot guess it, and a placeholder is only good for its document."""
+    from smtpdiag.core.records import evolve
+    from smtpdiag.render.text import Fragments, to_dict
+
+    result = asyncio.run(
+        smtpdiag.probe(
+            "nobody1@known.lists.test",
+            resolvers=(lists_rig.resolver,),
+            port=lists_rig.smtp_port,
+            helo="probe.lists.test",
+        )
+    )
+    shared = Fragments()
+
+    def saying(summary: str) -> smtpdiag.ProbeResult:
+        return evolve(result, diagnosis=evolve(result.diagnosis, summary=summary))
+
+    lookalike = "\x000:1\x00"
+    doc = json.loads(shared.dumps(to_dict(saying(lookalike), shared=shared)))
+    assert doc["summary"] == lookalike
+    stale = shared.ref("k", None, lambda: {"n": 1})  # made for a document never encoded
+    shared.dumps(to_dict(result, shared=shared))
+    later = json.loads(shared.dumps(to_dict(saying(stale), shared=shared)))
+    assert later["summary"] == stale and later["mx"] == doc["mx"]

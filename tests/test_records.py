@@ -8,7 +8,7 @@ from dataclasses import field
 
 import pytest
 
-from smtpdiag.core.records import record
+from smtpdiag.core.records import evolve, record
 
 
 @record
@@ -101,3 +101,17 @@ def test_unsupported_fields_are_refused() -> None:
         @record
         class Bad:
             x: int = field(init=False, default=0)
+
+
+def test_evolve_is_replace() -> None:
+    a = Point(1, 2, ["t"])
+    b = evolve(a, y=5)
+    assert b == dataclasses.replace(a, y=5) and b is not a and a.y == 2
+    assert b.tags is a.tags  # a shallow copy, as replace makes
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        b.x = 3  # type: ignore[misc]
+    with pytest.raises(TypeError, match="no field 'z'"):
+        evolve(a, z=1)
+    assert evolve(Checked(1), n=2) == Checked(2)
+    with pytest.raises(ValueError, match="negative"):  # __post_init__ runs on the copy
+        evolve(Checked(1), n=-1)

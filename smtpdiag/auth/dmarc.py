@@ -6,11 +6,10 @@ Pure logic over an injected async ``Query`` (see :mod:`smtpdiag.auth.spf`).
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import field
-from typing import Any
 
+from smtpdiag.auth.psl import organizational_domain as _from_list
 from smtpdiag.core.dnstypes import Answer, Query
 from smtpdiag.core.records import record
 
@@ -165,15 +164,7 @@ def walk_targets(domain: str) -> list[str]:
 
 def organizational_domain(domain: str) -> str | None:
     """The RFC 7489 organizational domain from the public suffix list (offline copy)."""
-    value = _psl().privatesuffix(domain.lower())
-    return str(value) if value else None
-
-
-@functools.cache
-def _psl() -> Any:
-    from publicsuffixlist import PublicSuffixList  # its copy of the list works offline
-
-    return PublicSuffixList()
+    return _from_list(domain)
 
 
 async def discover(query: Query, domain: str, author_exists: bool = True) -> DmarcReport:

@@ -111,6 +111,14 @@ def load_derived(name: str, inputs: list[tuple[str, str]], build: Any) -> Any:
     return _cached(name, raw, build)
 
 
+def cached_file(name: str, path: str, build: Any) -> Any:
+    """``build(data)`` for the bytes of the file at ``path`` (marshal-able data), cached by
+    the file's content: a data file another package ships, parsed once per version."""
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    return _cached(name, raw, lambda: build(raw))
+
+
 def load_prefilter() -> Prefilter:
     """The classifier prefilter: regex source -> [(branch, required literals), ...]."""
     raw = _read("smtpdiag.core.data", "providers") + b"\0" + (_read("smtpdiag.core.data", "rules"))

@@ -3,7 +3,6 @@ a one-line summary, and an annotation under every reply. No I/O."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ from smtpdiag.core.model import (
     Step,
     Verdict,
 )
-from smtpdiag.core.records import record
+from smtpdiag.core.records import evolve, record
 
 
 def error_reason(kind: ErrorKind | None) -> Reason:
@@ -120,7 +119,7 @@ def recipient_view(
     keep = {id(r.step) for r in mine} | {id(r.step) for r in randoms[:1]}
     others = {id(r.step) for r in attempt.recipients} - keep
     steps = tuple(s for s in attempt.steps if id(s) not in others)
-    return dataclasses.replace(attempt, steps=steps, recipients=(*mine, *randoms[:1]))
+    return evolve(attempt, steps=steps, recipients=(*mine, *randoms[:1]))
 
 
 def retry_note(retries: Sequence[Retry], verdict: str, lang: str = "en") -> str:
@@ -134,13 +133,28 @@ def retry_note(retries: Sequence[Retry], verdict: str, lang: str = "en") -> str:
     return summary_text(key, lang, count=str(len(retries)), first=brief, waits=waits)
 
 
+#: annotated copies of the last steps seen (kept with the step itself, so an id is never
+#: reused): the addresses of one session share its greeting, EHLO and MAIL steps, and so
+#: share their annotated copies too (which the JSON renderer then encodes once)
+_ANNOTATED: dict[tuple[int, str], tuple[Step, Step]] = {}
+
+
+def annotate_step(step: Step, lang: str = "en") -> Step:
+    if step.reply is None:
+        return step
+    key = (id(step), lang)
+    hit = _ANNOTATED.get(key)
+    if hit is not None and hit[0] is step:
+        return hit[1]
+    done = evolve(step, annotation=annotate_reply(step.reply, step.stage, lang))
+    if len(_ANNOTATED) >= 4096:
+        del _ANNOTATED[next(iter(_ANNOTATED))]
+    _ANNOTATED[key] = (step, done)
+    return done
+
+
 def annotate_steps(steps: Sequence[Step], lang: str = "en") -> tuple[Step, ...]:
-    return tuple(
-        dataclasses.replace(s, annotation=annotate_reply(s.reply, s.stage, lang))
-        if s.reply is not None
-        else s
-        for s in steps
-    )
+    return tuple(annotate_step(s, lang) for s in steps)
 
 
 @record
@@ -240,8 +254,8 @@ def diagnose(
         out = attempt_outcome(att)
         steps = annotate_steps(att.steps, lang)
         if out.step is not None and out.step in att.steps:
-            out = dataclasses.replace(out, step=steps[att.steps.index(out.step)])
-        att = dataclasses.replace(att, steps=steps, verdict=out.verdict, reason=out.reason)
+            out = evolve(out, step=steps[att.steps.index(out.step)])
+        att = evolve(att, steps=steps, verdict=out.verdict, reason=out.reason)
         annotated.append(att)
         outcomes.append((att, out))
     result_attempts = tuple(annotated)

@@ -130,3 +130,20 @@ def record(cls: type[_T], /) -> type[_T]:
         type.__setattr__(done, name, value)
     result: type[_T] = done
     return result
+
+
+def evolve(obj: _T, /, **changes: Any) -> _T:
+    """``dataclasses.replace`` for a record, about ten times cheaper (a list run derives a
+    few records per address): the fields are copied, not passed through ``__init__``, so
+    a class with a ``__post_init__`` has it called on the copy, as ``replace`` would."""
+    state = obj.__dict__
+    for name in changes:
+        if name not in state:
+            raise TypeError(f"{obj.__class__.__qualname__} has no field {name!r}")
+    new: Any = object.__new__(obj.__class__)
+    new.__dict__.update(state)
+    new.__dict__.update(changes)
+    post = getattr(new, "__post_init__", None)
+    if post is not None:
+        post()
+    return new  # type: ignore[no-any-return]

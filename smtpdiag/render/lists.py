@@ -17,7 +17,7 @@ from typing import Any
 from smtpdiag.core.listinput import ListLine
 from smtpdiag.core.model import ProbeResult, Verdict
 from smtpdiag.core.records import record
-from smtpdiag.render.text import escape, to_dict
+from smtpdiag.render.text import Fragments, escape, to_dict
 
 #: CSV columns, in order
 CSV_COLUMNS = (
@@ -108,10 +108,15 @@ def bad_line_outcome(line: ListLine, expect: tuple[Verdict, ...] | None) -> Outc
 
 
 def jsonl_record(
-    result: ProbeResult, line: ListLine | None, expect: tuple[Verdict, ...] | None, lang: str
+    result: ProbeResult,
+    line: ListLine | None,
+    expect: tuple[Verdict, ...] | None,
+    lang: str,
+    shared: Fragments | None = None,
 ) -> dict[str, Any]:
-    """One probe result as a JSONL object: schema 2, plus where it came from."""
-    doc = to_dict(result, lang)
+    """One probe result as a JSONL object: schema 2, plus where it came from (with
+    ``shared``: to be encoded by ``shared.dumps``)."""
+    doc = to_dict(result, lang, shared)
     doc["input"] = line.text if line is not None else result.address.original
     doc["line"] = line.line if line is not None else None
     doc["expect"] = list(expect) if expect is not None else None
