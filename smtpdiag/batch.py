@@ -32,6 +32,7 @@ import asyncio
 import collections
 import dataclasses
 import datetime
+import functools
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -622,13 +623,15 @@ class Batch:
             elapsed_ms=round((now - started) * 1000, 1),
             auth=report,
             finding=finding,
-            options=self._options(),
+            options=self._options,
             retries=tuple(item.retries),
         )
         item.attempts = []  # the result has them; a long run keeps only what is pending
         self.out.put_nowait((item, result))
 
+    @functools.cached_property
     def _options(self) -> tuple[tuple[str, str], ...]:
+        """The options every result of the run records (the same for all: built once)."""
         opts = self.opts
         return (
             ("helo", self.helo),

@@ -8,6 +8,7 @@ loses nothing it printed, and ``--resume`` picks up after the last complete line
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -64,7 +65,7 @@ class ListRun:
         self._verdicts: set[Verdict] = set()
         self.sessions = 0
         self.started = time.monotonic()
-        self._pending: dict[int, str] = {}
+        self._pending: dict[int, str | bytes] = {}
         self._next = 0
         self._done = 0
         self._last_progress = 0.0
@@ -184,6 +185,9 @@ class ListRun:
                 entry_index = self.probe_index[index]
                 entry = self.entries[entry_index]
                 self._emit(entry_index, *self._render(result, entry))
+                # let the sessions read and answer between two results: a session's nine
+                # results rendered in a row would hold up the other sessions' replies
+                await asyncio.sleep(0)
         finally:
             self._finish()
         return self.exit_code()
@@ -208,7 +212,7 @@ class ListRun:
     def _resuming_csv(self) -> bool:
         return self.out is not sys.stdout and self.out.tell() > 0
 
-    def _render(self, result: ProbeResult, entry: ListLine) -> tuple[str, Any]:
+    def _render(self, result: ProbeResult, entry: ListLine) -> tuple[str | bytes, Any]:
         from smtpdiag.render import lists
 
         expect = self._expectation(entry)
@@ -219,7 +223,7 @@ class ListRun:
 
                 self._fragments = Fragments()
             doc = lists.jsonl_record(result, entry, expect, self.lang, self._fragments)
-            return self._fragments.dumps(doc), outcome
+            return self._fragments.line(doc), outcome
         if self.fmt == "csv":
             return lists.csv_row(outcome), outcome
         from smtpdiag.render import text as render
@@ -252,7 +256,7 @@ class ListRun:
     def _expecting(self) -> bool:
         return self.expect is not None or any(e.expect is not None for e in self.entries)
 
-    def _emit(self, index: int, text: str, outcome: Any) -> None:
+    def _emit(self, index: int, text: str | bytes, outcome: Any) -> None:
         if self.tally is None:
             from smtpdiag.render.lists import Tally
 
@@ -276,8 +280,19 @@ class ListRun:
                 self._next += 1
         self._show_progress()
 
-    def _write_line(self, text: str) -> None:
+    def _write_line(self, text: str | bytes) -> None:
+        """One line out, flushed (a killed run loses nothing already printed). A JSONL
+        line comes as UTF-8 (render.text.Fragments) and goes to the byte stream as is."""
         self._clear_progress()
+        if isinstance(text, bytes):
+            binary = getattr(self.out, "buffer", None)
+            if binary is not None:
+                self.out.flush()  # anything written as text first stays first
+                binary.write(text)
+                binary.write(b"\n")
+                binary.flush()
+                return
+            text = text.decode()
         self.out.write(text if text.endswith("\n") else text + "\n")
         self.out.flush()
 

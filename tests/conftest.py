@@ -115,11 +115,11 @@ def _json_outputs_match_the_schema(monkeypatch: pytest.MonkeyPatch) -> None:
         return text
 
     monkeypatch.setattr(render, "dumps", checked)
-    spliced = render.Fragments.dumps  # a list run's JSONL lines (shared fragments)
+    spliced = render.Fragments.line  # a list run's JSONL lines (shared fragments)
 
-    def checked_line(self: Any, doc: dict[str, Any]) -> str:
-        text = spliced(self, doc)
-        validate_json_output(json.loads(text))
-        return text
+    def checked_line(self: Any, doc: dict[str, Any]) -> bytes:
+        data = spliced(self, doc)
+        validate_json_output(json.loads(data.decode("utf-8")))  # strict: valid UTF-8
+        return data
 
-    monkeypatch.setattr(render.Fragments, "dumps", checked_line)
+    monkeypatch.setattr(render.Fragments, "line", checked_line)

@@ -512,8 +512,8 @@ def test_shared_json_fragments_give_the_same_bytes(lists_rig: Rig) -> None:
     seen = set()
     for lang in ("en", "th"):
         for result in results:
-            line = shared.dumps(to_dict(result, lang, shared))
-            assert line == dumps(to_dict(result, lang), indent=None)
+            line = shared.line(to_dict(result, lang, shared))
+            assert line == dumps(to_dict(result, lang), indent=None).encode()
             seen.add(json.loads(line)["verdict"])
     assert {"deliverable", "undeliverable"} <= seen
 
@@ -538,9 +538,9 @@ def test_a_placeholder_lookalike_stays_text(lists_rig: Rig) -> None:
         return evolve(result, diagnosis=evolve(result.diagnosis, summary=summary))
 
     lookalike = "\x000:1\x00"
-    doc = json.loads(shared.dumps(to_dict(saying(lookalike), shared=shared)))
+    doc = json.loads(shared.line(to_dict(saying(lookalike), shared=shared)))
     assert doc["summary"] == lookalike
     stale = shared.ref("k", None, lambda: {"n": 1})  # made for a document never encoded
-    shared.dumps(to_dict(result, shared=shared))
-    later = json.loads(shared.dumps(to_dict(saying(stale), shared=shared)))
+    shared.line(to_dict(result, shared=shared))
+    later = json.loads(shared.line(to_dict(saying(stale), shared=shared)))
     assert later["summary"] == stale and later["mx"] == doc["mx"]

@@ -6,6 +6,7 @@ control characters) is refused here, before a single byte is sent.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 
@@ -20,6 +21,10 @@ MAX_INPUT_CHARS = 1024
 # RFC 5321 atext; any non-ASCII character is allowed too (RFC 6531 UTF8-non-ascii)
 _ATEXT = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+/=?^_`{|}~-"
+)
+#: the same, for an all-ASCII local part (a list's addresses), as one regex
+_ASCII_DOT_ATOM = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
 )
 _LDH_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f<>]")
@@ -43,7 +48,7 @@ def parse_address(text: str) -> Address:
             f"{text!r}: contains {_describe_forbidden(bad.group())}, which is never allowed "
             "in an address (it could inject SMTP commands)"
         )
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+    if not text.isascii() and any(0xD800 <= ord(c) <= 0xDFFF for c in text):
         shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         raise AddressError(
             f"'{shown}' contains bytes that are not UTF-8: check the terminal's or the "
@@ -84,6 +89,8 @@ def _check_local(address: str, local: str) -> None:
 
 
 def _is_dot_atom(text: str) -> bool:
+    if text.isascii():
+        return _ASCII_DOT_ATOM.fullmatch(text) is not None
     return all(
         atom and all(ch in _ATEXT or ord(ch) > 0x7F for ch in atom) for atom in text.split(".")
     )
@@ -124,6 +131,7 @@ def parse_ip_literal(domain: str) -> tuple[str, str]:
     return f"[{ip4}]", str(ip4)
 
 
+@functools.lru_cache(maxsize=1024)  # a list's addresses share a few domains
 def normalize_domain(domain: str) -> tuple[str, str]:
     """Return (A-label form, Unicode form) of a domain name, or raise AddressError."""
     name = domain.rstrip(".") if domain.endswith(".") and not domain.endswith("..") else domain

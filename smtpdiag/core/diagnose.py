@@ -243,6 +243,16 @@ def catch_all_of(attempt: Attempt | None) -> CatchAll:
     return CatchAll(tested=False)
 
 
+def _position(steps: Sequence[Step], step: Step | None) -> int | None:
+    """Where ``step`` itself is in ``steps`` (by identity: comparing records field by field
+    was a tenth of a list run's diagnosis)."""
+    if step is not None:
+        for i, s in enumerate(steps):
+            if s is step:
+                return i
+    return None
+
+
 def diagnose(
     address: Address, plan: MxPlan, attempts: Sequence[Attempt], lang: str = "en"
 ) -> tuple[Diagnosis, CatchAll, tuple[Attempt, ...]]:
@@ -253,8 +263,9 @@ def diagnose(
     for att in attempts:
         out = attempt_outcome(att)
         steps = annotate_steps(att.steps, lang)
-        if out.step is not None and out.step in att.steps:
-            out = evolve(out, step=steps[att.steps.index(out.step)])
+        at = _position(att.steps, out.step)
+        if at is not None:
+            out = evolve(out, step=steps[at])
         att = evolve(att, steps=steps, verdict=out.verdict, reason=out.reason)
         annotated.append(att)
         outcomes.append((att, out))

@@ -72,10 +72,12 @@ class _Wire(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed: str | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self.lost: asyncio.Future[None] | None = None  # done when the socket is closed
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.lost = asyncio.get_running_loop().create_future()
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
@@ -91,6 +93,8 @@ class _Wire(asyncio.Protocol):
             self.closed = f"connection lost: {exc}" if exc else "the server closed the connection"
         self.transport = None
         self._wake()
+        if self.lost is not None and not self.lost.done():
+            self.lost.set_result(None)
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
@@ -98,6 +102,9 @@ class _Wire(asyncio.Protocol):
 
     async def read_reply(self, timeout: float) -> Reply | BadReply:
         """The next reply; raises TimeoutError, or _Closed when the connection ends first."""
+        got = self.reader.next_reply()
+        if got is not None:  # already here (pipelined replies come in one read): no timer
+            return got
         async with asyncio.timeout(timeout):
             while True:
                 got = self.reader.next_reply()
@@ -276,15 +283,15 @@ class _Runner:
         """Close, and wait (bounded) until the socket is really closed: after TLS the
         shutdown takes a few loop turns, and a caller that ends its loop at once would
         otherwise leak the socket."""
-        transport = self.wire.transport
-        if transport is None:
+        transport, lost = self.wire.transport, self.wire.lost
+        if transport is None or lost is None:
             return
         transport.close()
-        for _ in range(100):  # at most ~0.5 s
-            if self.wire.transport is None:
-                return
-            await asyncio.sleep(0.005)
-        transport.abort()
+        try:
+            async with asyncio.timeout(0.5):
+                await lost
+        except TimeoutError:
+            transport.abort()
 
 
 _ENCODING_DER = 2  # _ssl.ENCODING_DER; the ssl module does not re-export it

@@ -62,7 +62,7 @@ def outcome(
     reply = step.reply if step is not None else None
     host = ""
     for attempt in result.attempts:
-        if step is not None and step in attempt.steps:
+        if step is not None and any(s is step for s in attempt.steps):
             host = attempt.host
             break
     if not host and result.attempts:
@@ -115,7 +115,7 @@ def jsonl_record(
     shared: Fragments | None = None,
 ) -> dict[str, Any]:
     """One probe result as a JSONL object: schema 2, plus where it came from (with
-    ``shared``: to be encoded by ``shared.dumps``)."""
+    ``shared``: to be encoded by ``shared.line``)."""
     doc = to_dict(result, lang, shared)
     doc["input"] = line.text if line is not None else result.address.original
     doc["line"] = line.line if line is not None else None

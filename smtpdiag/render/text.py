@@ -59,6 +59,8 @@ def _escape_char(m: re.Match[str]) -> str:
 
 def escape(text: str) -> str:
     """Make ``text`` safe to print: control and invisible characters become escapes."""
+    if text.isascii() and text.isprintable():  # the common case, without the regex
+        return text
     return _UNSAFE.sub(_escape_char, text)
 
 
@@ -73,7 +75,7 @@ def _reply_json(reply: Reply | None) -> dict[str, Any] | None:
         "enhanced": reply.enhanced,
         "lines": list(reply.lines),
     }
-    if any(_SURROGATE.search(line) for line in reply.lines):
+    if any(not line.isascii() and _SURROGATE.search(line) for line in reply.lines):
         # the lines show such bytes as \\xHH; here they are, exactly (base64 of the
         # lines' bytes after the code, joined by CRLF)
         data = "\r\n".join(reply.lines).encode("utf-8", "surrogateescape")
@@ -125,48 +127,58 @@ def _tls_json(tls: TlsInfo | None) -> dict[str, Any] | None:
 
 
 class Fragments:
-    """The JSON text of what many documents of a run share, encoded once: a session's
-    greeting, EHLO and MAIL steps (9 addresses' documents carry them), a domain's MX plan,
-    an auth report, a code's catalog cards. ``to_dict(result, shared=fragments)`` leaves a
-    placeholder where each goes and :meth:`dumps` splices the texts in, so a list run
-    encodes ~1 KB per address instead of ~10 KB. The output is byte for byte that of
-    ``dumps(to_dict(result), indent=None)``.
+    """The JSON of what many documents of a run share, encoded once: a session's greeting,
+    EHLO and MAIL steps (9 addresses' documents carry them), a domain's MX plan, an auth
+    report, a code's catalog cards. ``to_dict(result, shared=fragments)`` leaves a
+    placeholder where each goes and :meth:`line` splices the encoded parts in, so a list
+    run encodes ~1 KB per address instead of ~10 KB. Parts are kept as UTF-8: one card's
+    "—" would otherwise make every line a two-byte-per-character string to encode again.
+    The output is byte for byte ``dumps(to_dict(result), indent=None)``, UTF-8 encoded.
 
     A placeholder is a string no server can send: it holds a random nonce, and NUL (which
-    JSON escapes). Entries are kept with the object they were built from, so an id is never
-    mistaken for a reused one; the oldest go first past ``limit``.
+    JSON escapes); a placeholder is only good for the document it was made for. Entries are
+    kept with the object they were built from, so an id is never mistaken for a reused one;
+    the oldest go first past ``limit``.
     """
 
     def __init__(self, limit: int = 4096) -> None:
         nonce = binascii.hexlify(os.urandom(8)).decode()
         self._mark = f"\x00{nonce}:"
-        self._find = re.compile(rf'"\\u0000{nonce}:(\d+)\\u0000"')
-        self._texts: dict[Any, tuple[object, str]] = {}
+        self._find = re.compile(rf'"\\u0000{nonce}:(\d+)\\u0000"'.encode())
+        self._parts: dict[Any, tuple[object, bytes]] = {}
         self._limit = limit
-        self._pending: dict[str, str] = {}  # this document's placeholders' texts, by number
+        self._pending: dict[bytes, bytes] = {}  # this document's placeholders, by number
         self._count = 0
 
-    def ref(self, key: Any, keep: object, build: Callable[[], Any]) -> str:
-        """A placeholder for ``build()``'s JSON, built once per ``key`` (valid while the
-        entry still holds ``keep``)."""
-        hit = self._texts.get(key)
+    def data(self, key: Any, keep: object, build: Callable[[], Any]) -> bytes:
+        """``build()``'s JSON (UTF-8), built once per ``key`` (valid while the entry still
+        holds ``keep``)."""
+        hit = self._parts.get(key)
         if hit is None or hit[0] is not keep:
-            if len(self._texts) >= self._limit:
-                del self._texts[next(iter(self._texts))]
-            hit = self._texts[key] = (keep, _encode(build(), None))
+            if len(self._parts) >= self._limit:
+                del self._parts[next(iter(self._parts))]
+            hit = self._parts[key] = (keep, _encode(build(), None).encode())
+        return hit[1]
+
+    def raw(self, data: bytes) -> str:
+        """A placeholder for JSON ``data`` in the next document :meth:`line` encodes."""
         self._count += 1
         number = str(self._count)
-        self._pending[number] = hit[1]
+        self._pending[number.encode()] = data
         return f"{self._mark}{number}\x00"
 
-    def dumps(self, doc: dict[str, Any]) -> str:
-        """``doc`` (built with this instance's placeholders) as one line of JSON."""
+    def ref(self, key: Any, keep: object, build: Callable[[], Any]) -> str:
+        """A placeholder for ``build()``'s JSON (see :meth:`data`)."""
+        return self.raw(self.data(key, keep, build))
+
+    def line(self, doc: dict[str, Any]) -> bytes:
+        """``doc`` (built with this instance's placeholders) as one line of JSON, UTF-8."""
         pending, self._pending = self._pending, {}
 
-        def splice(m: re.Match[str]) -> str:
+        def splice(m: re.Match[bytes]) -> bytes:
             return pending.get(m.group(1), m.group())
 
-        return self._find.sub(splice, _encode(doc, None))
+        return self._find.sub(splice, _encode(doc, None).encode())
 
 
 def _shared(shared: Fragments | None, key: Any, keep: object, build: Callable[[], Any]) -> Any:
@@ -195,9 +207,7 @@ def _attempt_json(att: Attempt, shared: Fragments | None = None) -> dict[str, An
     }
 
 
-def _deciding_json(
-    result: ProbeResult, lang: str, shared: Fragments | None = None
-) -> dict[str, Any] | None:
+def _deciding_json(result: ProbeResult, lang: str, shared: Fragments | None = None) -> Any:
     """The reply that decided the verdict, with its full catalog card(s) and any
     provider pattern's explanation and remedy."""
     step = result.diagnosis.deciding
@@ -208,12 +218,18 @@ def _deciding_json(
         keys = tuple(k for k in (step.reply.enhanced, str(step.reply.code)) if k)
     ann = step.annotation
     rule = ann.rule if ann is not None and ann.rule and ann.provider else None
+    if shared is not None:  # the step's own JSON (its attempt has it encoded already), extended
+        body = shared.data(id(step), step, functools.partial(_step_json, step))
+        cards = shared.data(("cards", keys, lang), None, lambda: _cards(keys, lang))
+        pattern = b"null"
+        if rule is not None:
+            pattern = shared.data(("pattern", rule, lang), None, lambda: _pattern_dict(rule, lang))
+        parts = (body[:-1], b', "cards": ', cards, b', "provider": ', pattern, b"}")
+        return shared.raw(b"".join(parts))
     return {
         **_step_json(step),
-        "cards": _shared(shared, ("cards", keys, lang), None, lambda: _cards(keys, lang)),
-        "provider": None
-        if rule is None
-        else _shared(shared, ("pattern", rule, lang), None, lambda: _pattern_dict(rule, lang)),
+        "cards": _cards(keys, lang),
+        "provider": None if rule is None else _pattern_dict(rule, lang),
     }
 
 
@@ -261,7 +277,7 @@ def to_dict(
     result: ProbeResult, lang: str = "en", shared: Fragments | None = None
 ) -> dict[str, Any]:
     """The documented JSON shape (schema 2) of one probe result; with ``shared``, ready
-    for ``shared.dumps`` (see :class:`Fragments`)."""
+    for ``shared.line`` (see :class:`Fragments`)."""
     addr = result.address
     mx = result.mx
     return {
@@ -343,6 +359,8 @@ def dumps(obj: dict[str, Any], indent: int | None = 2) -> str:
 
 def _encode(obj: Any, indent: int | None) -> str:
     text = json.dumps(obj, ensure_ascii=False, indent=indent)
+    if text.isascii():  # most documents: of the characters escaped below, only DEL is ASCII
+        return text.replace("\x7f", "\\u007f") if "\x7f" in text else text
     if _SURROGATE.search(text):  # rare: walk the document only when a server sent such bytes
         text = json.dumps(json_safe(obj), ensure_ascii=False, indent=indent)
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
