@@ -48,11 +48,14 @@ from smtpdiag.prober import (
     attribute_refusal,
     auth_report,
     client_ip,
+    client_view,
     default_helo,
     fixed_plan,
     needs_auth,
     parse_resolvers,
     random_local_part,
+    settle,
+    with_finding,
 )
 
 #: how often a recipient is sent again after 452 / a session closed before its RCPT
@@ -572,8 +575,7 @@ class Batch:
         report = finding = None
         if needs_auth(diagnosis, opts.auth):
             report, finding = await self._auth(diagnosis, annotated)
-            if finding is not None:
-                diagnosis = evolve(diagnosis, reason=finding.reason, summary=finding.text)
+            diagnosis = with_finding(diagnosis, finding)
         now = time.monotonic()
         if (
             diagnosis.verdict == "temporary"
@@ -611,6 +613,7 @@ class Batch:
                 diagnosis,
                 summary=diagnosis.summary + retry_note(item.retries, diagnosis.verdict, opts.lang),
             )
+        diagnosis = settle(diagnosis, item.addr, annotated, opts, finding)
         started = item.started or now
         result = ProbeResult(
             address=item.addr,
@@ -623,6 +626,7 @@ class Batch:
             elapsed_ms=round((now - started) * 1000, 1),
             auth=report,
             finding=finding,
+            client=client_view(annotated, opts, diagnosis.deciding),
             options=self._options,
             retries=tuple(item.retries),
         )

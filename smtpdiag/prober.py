@@ -16,8 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 from smtpdiag.core.addresses import normalize_domain, parse_address, parse_host_port
 from smtpdiag.core.errors import UsageError
-from smtpdiag.core.model import Address, Attempt, Diagnosis, MxHost, MxPlan, ProbeResult
-from smtpdiag.core.records import record
+from smtpdiag.core.model import (
+    Address,
+    Attempt,
+    ClientView,
+    Diagnosis,
+    MxHost,
+    MxPlan,
+    ProbeResult,
+    Step,
+)
+from smtpdiag.core.records import evolve, record
 from smtpdiag.io.smtp import Recipient, SessionOptions, StartTls, run_session
 
 if TYPE_CHECKING:
@@ -39,6 +48,7 @@ class ProbeOptions:
     server: str | None = None  # "HOST[:PORT]": skip the MX lookup
     families: tuple[int, ...] = (4, 6)
     source_address: str | None = None
+    public_ip: str | None = None  # the address the world sees us as (behind NAT)
     catch_all: bool = True
     pipelining: bool = True  # RFC 2920, when the server offers it
     all_mx: bool = False
@@ -123,6 +133,15 @@ def check_options(opts: ProbeOptions) -> None:
         except ValueError:
             raise UsageError(
                 f"source_address {opts.source_address!r}: give an IP address", "source_address"
+            ) from None
+    if opts.public_ip:
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(opts.public_ip)
+        except ValueError:
+            raise UsageError(
+                f"public_ip {opts.public_ip!r}: give an IP address", "public_ip"
             ) from None
     if not opts.families or not set(opts.families) <= {4, 6}:
         raise UsageError("families: give 4, 6 or both (-4 and -6 together leave none)", "families")
@@ -362,10 +381,7 @@ async def _probe(
         )
     for task in prefetch:
         task.cancel()
-        if finding is not None:
-            diagnosis = dataclasses.replace(
-                diagnosis, reason=finding.reason, summary=f"{finding.text}"
-            )
+    diagnosis = settle(with_finding(diagnosis, finding), addr, annotated, opts, finding)
     return ProbeResult(
         address=addr,
         mx=plan,
@@ -376,6 +392,7 @@ async def _probe(
         elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
         auth=report,
         finding=finding,
+        client=client_view(annotated, opts, diagnosis.deciding),
         options=(
             ("helo", helo),
             ("mail_from", opts.mail_from),
@@ -454,14 +471,67 @@ async def _auth_for(
         except UsageError:
             return None, None
         lookup = DnsLookup(resolver)
-    report = await auth_report(lookup, opts, helo, client_ip(attempts, opts), remaining)
+    ip = client_ip(attempts, opts, diagnosis.deciding)
+    report = await auth_report(lookup, opts, helo, ip, remaining)
     return report, attribute_refusal(report, diagnosis)
 
 
-def client_ip(attempts: Sequence[Attempt], opts: ProbeOptions) -> str | None:
-    """The address the sessions came from (what SPF and blocklists are asked about)."""
-    ip = next((a.local_address for a in attempts if a.local_address), None)
-    return ip or opts.source_address
+def client_view(
+    attempts: Sequence[Attempt], opts: ProbeOptions, deciding: Step | None = None
+) -> ClientView:
+    """Our address, and the one the servers see: ``--public-ip``, else the client address
+    the deciding refusal quotes (when it is not our own, we are behind NAT)."""
+    local = next((a.local_address for a in attempts if a.local_address), None)
+    local = local or opts.source_address
+    if opts.public_ip:
+        return ClientView(local, opts.public_ip, "public-ip")
+    if deciding is not None:
+        from smtpdiag.core.diagnose import quoted_client_ip
+
+        server = next((a.address for a in attempts if any(s is deciding for s in a.steps)), None)
+        quoted = quoted_client_ip(deciding.reply, server)
+        if quoted is not None:
+            return ClientView(local, quoted, "reply")
+    return ClientView(local, None)
+
+
+def client_ip(
+    attempts: Sequence[Attempt], opts: ProbeOptions, deciding: Step | None = None
+) -> str | None:
+    """The address SPF, PTR and the blocklists are asked about: the one the servers see
+    (:func:`client_view`), else our own."""
+    view = client_view(attempts, opts, deciding)
+    return view.seen_ip or view.local_ip
+
+
+def tester_ips(attempts: Sequence[Attempt], opts: ProbeOptions) -> tuple[str, ...]:
+    """Our own addresses, as a refusal could quote them."""
+    ips = [a.local_address for a in attempts if a.local_address]
+    ips += [ip for ip in (opts.public_ip, opts.source_address) if ip]
+    return tuple(dict.fromkeys(ips))
+
+
+def with_finding(diagnosis: Diagnosis, finding: Finding | None) -> Diagnosis:
+    """The auth checks' explanation of a refusal, as its reason and summary."""
+    if finding is None:
+        return diagnosis
+    return evolve(diagnosis, reason=finding.reason, summary=finding.text)
+
+
+def settle(
+    diagnosis: Diagnosis,
+    addr: Address,
+    attempts: Sequence[Attempt],
+    opts: ProbeOptions,
+    finding: Finding | None,
+) -> Diagnosis:
+    """The final diagnosis: who is blocked (a refusal about us never blames the mailbox;
+    see core/data/sides.toml), after :func:`with_finding`."""
+    from smtpdiag.core.diagnose import settle_side
+
+    ips = tester_ips(attempts, opts)
+    source = finding.source if finding is not None else None
+    return settle_side(diagnosis, addr, attempts, opts.lang, source, ips)
 
 
 async def auth_report(

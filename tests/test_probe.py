@@ -137,8 +137,11 @@ def test_421_greeting_only_host_is_temporary(rig: Rig) -> None:
 
 
 def test_blocked_client_in_greeting(rig: Rig) -> None:
+    # a refusal of the tester never blames the mailbox: unknown, exit 4, and who must act
     code, doc = probe_json(rig, "user@blocked.example.test")
-    assert (code, doc["verdict"], doc["reason"]) == (1, "undeliverable", "client-blocked")
+    assert (code, doc["verdict"], doc["reason"]) == (4, "unknown", "client-blocked")
+    assert doc["blocked_side"] == "tester"
+    assert doc["summary"].startswith("The status of user@blocked.example.test is unknown")
 
 
 def test_silent_greeting_times_out(rig: Rig) -> None:
@@ -258,7 +261,8 @@ def test_sender_rejected_at_mail_from(rig: Rig) -> None:
 def test_multiline_reply_is_kept_whole(rig: Rig) -> None:
     code, doc = probe_json(rig, "user@multi.example.test")
     # "not accepting mail from your network": a refusal of the client's network
-    assert (code, doc["verdict"], doc["reason"]) == (1, "undeliverable", "client-blocked")
+    assert (code, doc["verdict"], doc["reason"]) == (4, "unknown", "client-blocked")
+    assert doc["blocked_side"] == "tester"
     reply = rcpt_steps(doc)[0]["reply"]
     assert reply["enhanced"] == "5.7.1"
     assert len(reply["lines"]) == 3

@@ -204,6 +204,12 @@ def classify_in_context(
     return own
 
 
+def pattern_sides() -> dict[str, str]:
+    """The patterns that say who is blocked (``side``): the id, and "tester", "sender" or
+    "recipient"."""
+    return {rid: str(raw["side"]) for rid, raw in _providers().items() if raw.get("side")}
+
+
 def pattern_info(rule_id: str, lang: str = "en") -> PatternInfo | None:
     """Explanation, remedy and source of a provider pattern, in ``lang`` (else English)."""
     raw = _providers().get(rule_id)

@@ -23,6 +23,7 @@ from smtpdiag.core.model import (
     RecipientResult,
     Reply,
     Retry,
+    Side,
     Step,
     Verdict,
 )
@@ -311,3 +312,123 @@ def diagnose(
         )
     summary = summary_text(key, lang, **values)
     return Diagnosis(out.verdict, out.reason, summary, step), catch_all, result_attempts
+
+
+# -- who is blocked (pure) ---------------------------------------------------------------
+
+
+@functools.cache
+def _sides() -> dict[str, dict[str, str]]:
+    data = load_data("smtpdiag.core.data", "sides")
+    by_reason = {
+        reason: side for side in ("tester", "sender", "recipient") for reason in data[side]
+    }
+    return {"reasons": by_reason, "findings": dict(data["findings"])}
+
+
+@functools.cache
+def _pattern_sides() -> dict[str, str]:
+    from smtpdiag.core.classify import pattern_sides
+
+    return pattern_sides()
+
+
+def _quotes(text: str, ip: str) -> bool:
+    """Whether ``text`` names ``ip`` as a whole address ("[192.0.2.9]", "from 192.0.2.9:")."""
+    at = text.lower().find(ip.lower())
+    while at >= 0:
+        before = text[at - 1] if at else " "
+        after = text[at + len(ip)] if at + len(ip) < len(text) else " "
+        if not (before.isalnum() or before in ".:") and not (after.isalnum() or after == "."):
+            return True
+        at = text.lower().find(ip.lower(), at + 1)
+    return False
+
+
+def blocked_side(
+    diagnosis: Diagnosis, finding_source: str | None = None, client_ips: Sequence[str] = ()
+) -> Side | None:
+    """Who must act on the refusal that decided ``diagnosis`` (core/data/sides.toml):
+    the auth checks' finding first (a blocklisted or PTR-less client IP is the tester's,
+    a failing SPF/DMARC the sender's), then the reason when it is about the mailbox, then a
+    provider pattern about the connecting host, the reason's own side, and last a refusal
+    whose text quotes the address we connected from."""
+    if diagnosis.verdict in ("deliverable", "accept-all"):
+        return None
+    sides = _sides()
+    if finding_source is not None and finding_source in sides["findings"]:
+        return sides["findings"][finding_source]  # type: ignore[return-value]
+    own = sides["reasons"].get(diagnosis.reason)
+    if own == "recipient":
+        return "recipient"
+    step = diagnosis.deciding
+    reply = step.reply if step is not None else None
+    ann = step.annotation if step is not None else None
+    if ann is not None and ann.rule and _pattern_sides().get(ann.rule):
+        return _pattern_sides()[ann.rule]  # type: ignore[return-value]
+    if own is not None:
+        return own  # type: ignore[return-value]
+    if reply is not None and reply.code // 100 in (4, 5):
+        text = reply.text
+        if any(ip and _quotes(text, ip) for ip in client_ips):
+            return "tester"
+    return None
+
+
+_IPV4 = re.compile(r"(?<![\w.:])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])")
+_IPV6 = re.compile(r"(?<![\w:.])(?=[0-9a-f:]*:[0-9a-f:]*:)[0-9a-f:]{2,39}(?![\w:])", re.I)
+
+
+def quoted_client_ip(reply: Reply | None, server_ip: str | None) -> str | None:
+    """The client address a refusal quotes ("Client host [192.0.2.9] blocked"): the one IP
+    in its text that is not the server's own. None when it quotes none, or several."""
+    if reply is None or reply.code // 100 not in (4, 5):
+        return None
+    import ipaddress
+
+    found: list[str] = []
+    text = reply.text
+    for m in (*_IPV4.finditer(text), *_IPV6.finditer(text)):
+        try:
+            ip = str(ipaddress.ip_address(m.group()))
+        except ValueError:
+            continue
+        if ip != server_ip and ip not in found:
+            found.append(ip)
+    return found[0] if len(found) == 1 else None
+
+
+def port25_blocked(attempts: Sequence[Attempt]) -> bool:
+    """Every connection, to at least two server addresses, timed out before the TCP
+    handshake completed (none was refused or answered): the signature of a network that
+    drops outbound port 25, not of one dead server."""
+    tried = {a.address for a in attempts}
+    return len(tried) >= 2 and all(
+        a.error_kind == "timeout" and a.local_address is None for a in attempts
+    )
+
+
+def settle_side(
+    diagnosis: Diagnosis,
+    address: Address,
+    attempts: Sequence[Attempt] = (),
+    lang: str = "en",
+    finding_source: str | None = None,
+    client_ips: Sequence[str] = (),
+) -> Diagnosis:
+    """``diagnosis`` with its ``blocked_side``; a refusal about the tester never blames the
+    mailbox: its verdict becomes ``unknown`` and the summary says so, then what to fix."""
+    if diagnosis.verdict == "unknown" and port25_blocked(attempts):
+        hosts = len({a.address for a in attempts})
+        summary = summary_text("port25-blocked", lang, address=address.original, count=str(hosts))
+        return evolve(diagnosis, blocked_side="tester", summary=summary)
+    side = blocked_side(diagnosis, finding_source, client_ips)
+    if side is None:
+        return diagnosis
+    settled = evolve(diagnosis, blocked_side=side)
+    if side == "tester" and diagnosis.verdict in ("undeliverable", "temporary"):
+        summary = summary_text(
+            "tester-blocked", lang, address=address.original, detail=diagnosis.summary
+        )
+        settled = evolve(settled, verdict="unknown", summary=summary)
+    return settled

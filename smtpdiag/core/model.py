@@ -299,12 +299,18 @@ class CatchAll:
     code: int | None = None
 
 
+#: Who must act on the refusal that decided a probe (see core/data/sides.toml): the host
+#: running smtpdiag, the envelope sender or message, or the recipient's side.
+Side = Literal["tester", "sender", "recipient"]
+
+
 @record
 class Diagnosis:
     verdict: Verdict
     reason: Reason
     summary: str
     deciding: Step | None = None
+    blocked_side: Side | None = None
 
 
 @record
@@ -318,6 +324,20 @@ class Retry:
     code: int | None
     enhanced: str | None
     summary: str
+
+
+@record
+class ClientView:
+    """The tester's address as we and the servers saw it."""
+
+    local_ip: str | None  # where our sessions came from
+    seen_ip: str | None  # the address the world sees: --public-ip, or quoted in a refusal
+    seen_from: str | None = None  # "public-ip" or "reply"
+
+    @property
+    def nat(self) -> bool:
+        """Behind NAT: the servers see another address than our own."""
+        return bool(self.seen_ip and self.local_ip and self.seen_ip != self.local_ip)
 
 
 @record
@@ -335,6 +355,7 @@ class ProbeResult:
     auth: AuthReport | None = None  # SPF/DMARC/DKIM/PTR/DNSBL, run for rejections (or --auth)
     finding: Finding | None = None  # what in `auth` explains the rejection
     retries: tuple[Retry, ...] = ()  # earlier "try later" results (--retry-temporary)
+    client: ClientView | None = None
 
     @property
     def verdict(self) -> Verdict:
@@ -347,3 +368,7 @@ class ProbeResult:
     @property
     def summary(self) -> str:
         return self.diagnosis.summary
+
+    @property
+    def blocked_side(self) -> Side | None:
+        return self.diagnosis.blocked_side

@@ -289,10 +289,12 @@ def to_dict(
         "verdict": result.verdict,
         "reason": result.reason,
         "summary": result.summary,
+        "blocked_side": result.blocked_side,
         "mx": _shared(shared, id(mx), mx, lambda: _mx_json(mx)),
         "attempts": [_attempt_json(a, shared) for a in result.attempts],
         "deciding": _deciding_json(result, lang, shared),
         "auth": _auth_json(result, shared),
+        "client": _client_json(result),
         "catch_all": {
             "tested": result.catch_all.tested,
             "address": result.catch_all.address,
@@ -313,6 +315,19 @@ def to_dict(
             }
             for r in result.retries
         ],
+    }
+
+
+def _client_json(result: ProbeResult) -> dict[str, Any] | None:
+    view = result.client
+    if view is None:
+        return None
+    return {
+        "local_ip": view.local_ip,
+        "seen_ip": view.seen_ip,
+        "seen_from": view.seen_from,
+        "nat": view.nat,
+        "checked_ip": result.auth.ip if result.auth is not None else None,
     }
 
 
@@ -517,6 +532,16 @@ def render_verdict(result: ProbeResult, style: Style = plain, lang: str = "en") 
         style(f"{t['verdict']}: {result.verdict}", role) + f"   {t['reason']}: {result.reason}",
         f"  {escape(result.summary)}",
     ]
+    if result.blocked_side is not None:
+        side = t[f"side_{result.blocked_side}"]
+        out.append(style(f"  {t['blocked_by']}: {side}", role))
+    view = result.client
+    if view is not None and view.seen_ip and view.seen_ip != view.local_ip:
+        how = t["seen_public_ip"] if view.seen_from == "public-ip" else t["seen_reply"]
+        seen = t["client_seen"].format(seen=view.seen_ip, how=how, local=view.local_ip or "?")
+        out.append(f"  {escape(seen)}")
+        if view.nat:
+            out.append(f"  {escape(t['client_nat'].format(seen=view.seen_ip))}")
     ca = result.catch_all
     if ca.tested:
         state = {True: t["catch_all_yes"], False: t["catch_all_no"], None: t["catch_all_unclear"]}[
