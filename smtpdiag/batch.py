@@ -53,6 +53,7 @@ from smtpdiag.prober import (
     fixed_plan,
     needs_auth,
     parse_resolvers,
+    proxy_config,
     random_local_part,
     settle,
     with_finding,
@@ -129,6 +130,7 @@ class Batch:
             source_address=opts.source_address,
             ca_file=opts.ca_file,
             pipelining=opts.pipelining,
+            proxy=proxy_config(opts),
         )
         self.domains: dict[str, _Domain] = {}
         self.plans: dict[str, asyncio.Task[MxPlan]] = {}

@@ -215,6 +215,20 @@ def main() -> None:
 @click.option("-6", "ipv6", is_flag=True, help="Connect over IPv6 only.")
 @click.option("--source-address", metavar="IP", help="Local address to connect from.")
 @click.option(
+    "--proxy",
+    metavar="URL",
+    envvar="SMTPDIAG_PROXY",
+    help="Connect through a proxy: socks5://[user:pass@]host:port, socks5h:// (the proxy "
+    "resolves the MX names), socks4://, socks4a://, or http:// (CONNECT). Also "
+    "$SMTPDIAG_PROXY. For a network that blocks outbound port 25.",
+)
+@click.option(
+    "--public-ip",
+    metavar="IP",
+    help="The address the world sees this host as (behind NAT): what the reverse DNS and "
+    "blocklist checks ask about.",
+)
+@click.option(
     "--starttls",
     type=click.Choice(["auto", "require", "never"]),
     default="auto",
@@ -354,6 +368,8 @@ def probe(
     ipv4: bool,
     ipv6: bool,
     source_address: str | None,
+    proxy: str | None,
+    public_ip: str | None,
     starttls: str,
     ca_file: str | None,
     catch_all: bool,
@@ -415,6 +431,8 @@ def probe(
         server=server,
         families=families,
         source_address=source_address,
+        proxy=proxy or None,
+        public_ip=public_ip,
         catch_all=catch_all,
         pipelining=pipelining,
         all_mx=all_mx,

@@ -31,6 +31,7 @@ from smtpdiag.io.smtp import Recipient, SessionOptions, StartTls, run_session
 
 if TYPE_CHECKING:
     from smtpdiag.auth.findings import AuthReport, Finding
+    from smtpdiag.core.proxyurl import ProxyConfig
 
 
 @record
@@ -49,6 +50,7 @@ class ProbeOptions:
     families: tuple[int, ...] = (4, 6)
     source_address: str | None = None
     public_ip: str | None = None  # the address the world sees us as (behind NAT)
+    proxy: str | None = None  # socks5://, socks5h://, socks4://, socks4a://, http:// URL
     catch_all: bool = True
     pipelining: bool = True  # RFC 2920, when the server offers it
     all_mx: bool = False
@@ -134,6 +136,10 @@ def check_options(opts: ProbeOptions) -> None:
             raise UsageError(
                 f"source_address {opts.source_address!r}: give an IP address", "source_address"
             ) from None
+    if opts.proxy:
+        from smtpdiag.core.proxyurl import parse_proxy
+
+        parse_proxy(opts.proxy)
     if opts.public_ip:
         import ipaddress
 
@@ -358,6 +364,7 @@ async def _probe(
         source_address=opts.source_address,
         ca_file=opts.ca_file,
         pipelining=opts.pipelining,
+        proxy=proxy_config(opts),
     )
     attempts: list[Attempt] = []
     if plan.source != "null":
@@ -509,6 +516,15 @@ def tester_ips(attempts: Sequence[Attempt], opts: ProbeOptions) -> tuple[str, ..
     ips = [a.local_address for a in attempts if a.local_address]
     ips += [ip for ip in (opts.public_ip, opts.source_address) if ip]
     return tuple(dict.fromkeys(ips))
+
+
+def proxy_config(opts: ProbeOptions) -> ProxyConfig | None:
+    """``opts.proxy`` parsed (it was checked before any I/O)."""
+    if not opts.proxy:
+        return None
+    from smtpdiag.core.proxyurl import parse_proxy
+
+    return parse_proxy(opts.proxy)
 
 
 def with_finding(diagnosis: Diagnosis, finding: Finding | None) -> Diagnosis:

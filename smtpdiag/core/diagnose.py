@@ -38,6 +38,8 @@ def error_reason(kind: ErrorKind | None) -> Reason:
             return "unknown"
         case "network" | "timeout" | "protocol-error" | "tls-failed" | "tls-required":
             return kind
+        case "proxy":
+            return "network"  # ours, not the server's: blocked_side says so
         case "greeting" | "server-closed":
             return "server-error"  # a 421/4xx/5xx banner or a 421 mid-session
         case "ehlo" | "smtputf8-unsupported":
@@ -418,6 +420,10 @@ def settle_side(
 ) -> Diagnosis:
     """``diagnosis`` with its ``blocked_side``; a refusal about the tester never blames the
     mailbox: its verdict becomes ``unknown`` and the summary says so, then what to fix."""
+    if attempts and all(a.error_kind == "proxy" for a in attempts):
+        error = next((a.error for a in attempts if a.error), "the proxy failed")
+        summary = summary_text("proxy-failed", lang, address=address.original, error=error)
+        return evolve(diagnosis, verdict="unknown", blocked_side="tester", summary=summary)
     if diagnosis.verdict == "unknown" and port25_blocked(attempts):
         hosts = len({a.address for a in attempts})
         summary = summary_text("port25-blocked", lang, address=address.original, count=str(hosts))

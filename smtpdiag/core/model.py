@@ -76,6 +76,7 @@ ErrorKind = Literal[
     "server-closed",  # 421 mid-session: the server closes the channel
     "ehlo",  # EHLO (and HELO) refused
     "smtputf8-unsupported",  # an address needs SMTPUTF8 and the server lacks it
+    "proxy",  # --proxy: the proxy could not be reached, refused, or failed
 ]
 ERROR_KINDS: tuple[ErrorKind, ...] = typing.get_args(ErrorKind)
 
@@ -244,6 +245,7 @@ class Attempt:
     reason: Reason | None = None
     pipelined: bool = False  # MAIL, RCPTs and QUIT went in one flight (RFC 2920)
     flights: int = 0  # writes that waited for replies (the round trips the client caused)
+    route: str | None = None  # "socks5://127.0.0.1:1080": the proxy the session went through
 
     @property
     def extension_names(self) -> frozenset[str]:

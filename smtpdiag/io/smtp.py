@@ -38,7 +38,8 @@ from smtpdiag.core.conversation import (
     Unsolicited,
     UpgradeTls,
 )
-from smtpdiag.core.model import Attempt, Reply, TlsInfo
+from smtpdiag.core.model import Attempt, ErrorKind, Reply, TlsInfo
+from smtpdiag.core.proxyurl import ProxyConfig
 from smtpdiag.core.records import record
 from smtpdiag.core.reply import BadReply, ReplyReader
 
@@ -56,6 +57,7 @@ class SessionOptions:
     source_address: str | None = None
     ca_file: str | None = None
     pipelining: bool = True
+    proxy: ProxyConfig | None = None  # connect through this SOCKS/HTTP proxy
 
 
 class _Closed(Exception):
@@ -175,6 +177,8 @@ class _Runner:
         timeout = self._timeout()
         local = (self.opts.source_address, 0) if self.opts.source_address else None
         started = time.perf_counter()
+        if self.opts.proxy is not None:
+            return await self._connect_via_proxy(started, timeout)
         try:
             async with asyncio.timeout(timeout):
                 await loop.create_connection(
@@ -201,6 +205,31 @@ class _Runner:
             sockname = transport.get_extra_info("sockname")
             if isinstance(sockname, tuple) and len(sockname) >= 2:
                 self.local = (str(sockname[0]), int(sockname[1]))
+        return await self._reply(started, self._timeout(), greeting=True)
+
+    async def _connect_via_proxy(self, started: float, timeout: float) -> Replied | NoReply:
+        """Through ``--proxy``: the proxy opens the TCP connection, then the session runs on
+        that socket (STARTTLS included). Our local address is the proxy's business, not
+        what the server sees, so it is not recorded."""
+        from smtpdiag.io.proxy import ProxyFailure, open_via_proxy
+
+        proxy = self.opts.proxy
+        assert proxy is not None
+        # socks5h/socks4a/http: the proxy resolves the MX host name itself
+        target = self.host if proxy.remote_dns and self.host else self.address
+        try:
+            sock = await open_via_proxy(proxy, target, self.port, timeout, self.opts.source_address)
+        except ProxyFailure as exc:
+            kind: ErrorKind = "proxy" if exc.kind == "proxy" else exc.kind
+            return NoReply(exc.message, kind, _ms(started), connected=False)
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.create_connection(lambda: self.wire, sock=sock)
+        except OSError as exc:
+            sock.close()
+            return NoReply(f"proxy socket: {exc}", "proxy", _ms(started), connected=False)
+        if self.on_connect is not None:
+            self.on_connect()
         return await self._reply(started, self._timeout(), greeting=True)
 
     async def _reply(
@@ -439,5 +468,6 @@ async def run_session(
         recipients=out.recipients,
         pipelined=out.pipelined,
         flights=out.flights,
+        route=opts.proxy.shown if opts.proxy is not None else None,
         elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
     )

@@ -203,6 +203,7 @@ def _attempt_json(att: Attempt, shared: Fragments | None = None) -> dict[str, An
         "elapsed_ms": att.elapsed_ms,
         "pipelined": att.pipelined,
         "flights": att.flights,
+        "route": att.route,
         "steps": [_shared(shared, id(s), s, functools.partial(_step_json, s)) for s in att.steps],
     }
 
@@ -490,6 +491,8 @@ def render_text(result: ProbeResult, style: Style = plain, lang: str = "en") -> 
     for att in result.attempts:
         out.append("")
         src = f" from {att.local_address}:{att.local_port}" if att.local_address else ""
+        if att.route:
+            src = f" {t['via']} {escape(att.route)}"
         out.append(style(f"-- {escape(att.host)} [{att.address}]:{att.port}{src}", "head"))
         tls_shown = False
         for step in att.steps:

@@ -27,7 +27,8 @@ GREYLIST_REPLY = "450 4.2.0 <{address}>: Recipient address rejected: Greylisted,
 @record
 class MxConfig:
     """How one fake server behaves. Replies are full lines ("550 5.1.1 text");
-    several lines are separated by newlines and sent as a multi-line reply."""
+    several lines are separated by newlines and sent as a multi-line reply. In RCPT
+    replies, {address} is the recipient and {client} the connecting IP."""
 
     address: str  # loopback address to listen on, e.g. 127.0.0.2
     hostname: str
@@ -274,7 +275,8 @@ class FakeSMTP(SMTP):
                 if self.transport is not None:
                     self.transport.close()
                 return
-        await self.push(_lines(reply, address=address))
+        client = str(self.session.peer[0]) if self.session.peer else "?"
+        await self.push(_lines(reply, address=address, client=client))
 
     async def smtp_RSET(self, arg: str) -> None:
         if await self._scripted("RSET", arg):
