@@ -715,6 +715,116 @@ def auth(
     _exit(EXIT_OK)
 
 
+DOCTOR_EXIT_HELP = """\b
+Exit codes:
+  0  nothing wrong found on this host or network
+  1  a problem on this side: port 25 blocked, no or unconfirmed reverse DNS,
+     a blocklist listing, the proxy failing
+  2  usage error
+  4  the resolver does not answer: nothing could be checked"""
+
+
+@main.command(epilog=DOCTOR_EXIT_HELP)
+@click.argument("domain", required=False)
+@click.option("--helo", metavar="NAME", help="Name to send in EHLO. Default: this host's FQDN.")
+@click.option("--port", type=int, default=25, show_default=True, help="SMTP port of the MX hosts.")
+@dns_options
+@_float_option("--timeout", default=10.0, help="Seconds to wait to connect and for each reply.")
+@click.option("-4", "ipv4", is_flag=True, help="Connect over IPv4 only.")
+@click.option("-6", "ipv6", is_flag=True, help="Connect over IPv6 only.")
+@click.option("--source-address", metavar="IP", help="Local address to connect from.")
+@click.option(
+    "--proxy",
+    metavar="URL",
+    envvar="SMTPDIAG_PROXY",
+    help="Connect through this proxy (see probe).",
+)
+@click.option("--public-ip", metavar="IP", help="The address the world sees this host as.")
+@click.option(
+    "--dnsbl",
+    "dnsbls",
+    multiple=True,
+    metavar="ZONE",
+    help="DNS blocklist to check (repeatable; replaces the defaults).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option("--color/--no-color", "color", default=None, help="Colour the report.")
+@lang_option
+def doctor(
+    domain: str | None,
+    helo: str | None,
+    port: int,
+    resolvers: tuple[str, ...],
+    dns_timeout: float,
+    timeout: float,
+    ipv4: bool,
+    ipv6: bool,
+    source_address: str | None,
+    proxy: str | None,
+    public_ip: str | None,
+    dnsbls: tuple[str, ...],
+    fmt: str,
+    color: bool | None,
+    lang: str,
+) -> None:
+    """Is it me? Check this host and network before blaming a recipient: the resolver,
+    outbound port 25 to DOMAIN's MX hosts (greeting and EHLO only, no mail), the address
+    the servers see (NAT), its reverse DNS and the HELO name, and DNS blocklists.
+
+    \b
+    Examples:
+      smtpdiag doctor gmail.com
+      smtpdiag doctor example.com --public-ip 203.0.113.7 --format json
+      smtpdiag doctor example.com --proxy socks5://127.0.0.1:1080
+    """
+    import asyncio
+
+    from smtpdiag.core.addresses import normalize_domain
+    from smtpdiag.core.errors import UsageError
+    from smtpdiag.doctor import run_doctor
+    from smtpdiag.prober import ProbeOptions, check_options
+    from smtpdiag.render import text as render
+    from smtpdiag.render.doctor import doctor_dict, render_doctor
+
+    families: tuple[int, ...] = (4,) if ipv4 and not ipv6 else (6,) if ipv6 and not ipv4 else (4, 6)
+    opts = ProbeOptions(
+        helo=helo,
+        port=port,
+        timeout=timeout,
+        deadline=max(timeout * 3, 10.0),
+        resolvers=resolvers,
+        dns_timeout=dns_timeout,
+        families=families,
+        source_address=source_address,
+        proxy=proxy or None,
+        public_ip=public_ip,
+        dnsbls=dnsbls or None,
+        lang=lang,
+    )
+    try:
+        check_options(opts)
+        if domain is not None:
+            domain = normalize_domain(_lenient_name(domain, "DOMAIN", fmt, spaces=False))[0]
+    except UsageError as exc:
+        _refuse(_as_flags(exc), fmt)
+        return
+    started()
+    try:
+        report = asyncio.run(run_doctor(domain, opts))
+    except SmtpdiagError as exc:
+        _refuse(_as_flags(exc), fmt)
+        return
+    if fmt == "json":
+        click.echo(render.dumps(doctor_dict(report)))
+    else:
+        colour = _use_colour(color)
+        style = render.colour if colour else render.plain
+        click.echo(render_doctor(report, style), nl=False, color=colour)
+    _exit(report.exit_code)
+
+
 MAX_STDIN = 1_000_000
 EXPLAIN_EXIT_HELP = """\b
 Exit codes:

@@ -90,6 +90,7 @@ def validate_json_output(doc: Any) -> None:
             ("spf", "auth"),
             ("codes", "compare"),
             ("cards", "explain"),
+            ("doctor", "doctor"),
             ("error", "usage"),
         )
         kind = next((k for key, k in kinds if key in doc), "probe")

@@ -33,6 +33,7 @@ LAYERS = {
     "smtpdiag.io": "io",
     "smtpdiag.prober": "orchestration",
     "smtpdiag.batch": "orchestration",  # the list scheduler
+    "smtpdiag.doctor": "orchestration",  # smtpdiag doctor: checks of this host and network
     "smtpdiag.listrun": "cli",  # a list run of the probe command: input, outputs, reports
     "smtpdiag.cli": "cli",
     "smtpdiag.demo": "cli",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -204,3 +205,39 @@ def test_a_list_against_postfix(
     assert rcpts and max(rcpts) <= 9 and sum(rcpts) >= 40
     assert len(rcpts) < 40 / 3  # several recipients a session
     assert "data=" not in postfix.maillog
+
+
+def test_through_real_proxies_to_postfix(
+    postfix: PostfixInstance, dns: ThreadedFakeDNS, tmp_path: Path
+) -> None:
+    """SOCKS5 (microsocks, with a password), SOCKS4 (Dante) and HTTP CONNECT (tinyproxy) in
+    front of the real Postfix: the same verdicts as without, STARTTLS through the tunnel,
+    and Postfix logs the proxy's connection, not ours."""
+    from tests import proxy_rig
+
+    absent = proxy_rig.missing()
+    if absent:
+        if proxy_rig.REQUIRED:
+            pytest.fail(f"{', '.join(absent)} not installed (SMTPDIAG_REQUIRE_PROXIES=1)")
+        pytest.skip(f"{', '.join(absent)} not installed")
+    ports = [proxy_rig.free_port() for _ in range(3)]
+    urls = [
+        f"socks5://probe:s3cret@127.0.0.1:{ports[0]}",
+        f"socks4://127.0.0.1:{ports[1]}",
+        f"http://127.0.0.1:{ports[2]}",
+    ]
+    with (
+        proxy_rig.microsocks(ports[0], "probe", "s3cret", bind="127.0.0.9"),
+        proxy_rig.dante(ports[1], tmp_path),
+        proxy_rig.tinyproxy(ports[2], tmp_path),
+    ):
+        for url in urls:
+            code, doc = probe(dns, "--proxy", url, "alice@interop.test")
+            assert (code, doc["verdict"]) == (0, "deliverable"), (url, doc["summary"])
+            att = doc["attempts"][0]
+            assert att["route"] == url.replace("s3cret", "***")
+            assert att["tls"] is not None and att["tls"]["version"] in ("TLSv1.2", "TLSv1.3")
+            code, doc = probe(dns, "--proxy", url, "nobody@interop.test")
+            assert (code, doc["verdict"], doc["blocked_side"]) == (1, "undeliverable", "recipient")
+    # microsocks connected from its -b address: that is the client Postfix saw
+    assert "connect from unknown[127.0.0.9]" in postfix.maillog
