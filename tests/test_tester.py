@@ -269,3 +269,36 @@ def test_quoted_client_ip() -> None:
     assert quoted_client_ip(reply("5.7.1 blocked by policy 1.2"), None) is None
     assert quoted_client_ip(reply("192.0.2.9 and 192.0.2.10"), None) is None  # which one?
     assert quoted_client_ip(Reply(250, None, ("ok 192.0.2.9",)), None) is None
+
+
+def test_a_list_says_how_many_results_are_about_the_tester(rig: Rig) -> None:
+    import csv
+    import io
+
+    result = run_cli(
+        ["probe", "--resolver", rig.resolver, "--port", str(rig.smtp_port), "--helo",
+         "probe.tester.test", "--format", "csv", "--no-progress",
+         "a@blocked.tester.test", "b@blocked.tester.test", "c@mailbox.tester.test"],
+    )  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert sorted((r["address"], r["verdict"], r["blocked_side"]) for r in rows) == [
+        ("a@blocked.tester.test", "unknown", "tester"),
+        ("b@blocked.tester.test", "unknown", "tester"),
+        ("c@mailbox.tester.test", "undeliverable", "recipient"),
+    ]
+    assert "this tester was refused for 2 address(es)" in result.stderr
+    assert result.exit_code == 1  # the worst: the mailbox that does not exist
+
+
+def test_timeouts_through_a_proxy_are_not_called_a_blocked_network() -> None:
+    from smtpdiag.core.diagnose import port25_blocked
+    from smtpdiag.core.model import Attempt
+
+    silent = [Attempt("mx1", "192.0.2.1", 25, error_kind="timeout"),
+              Attempt("mx2", "192.0.2.2", 25, error_kind="timeout")]  # fmt: skip
+    assert port25_blocked(silent)
+    route = "socks5://p:1080"
+    proxied = [Attempt("mx1", "192.0.2.1", 25, error_kind="timeout", route=route),
+               Attempt("mx2", "192.0.2.2", 25, error_kind="timeout", route=route)]  # fmt: skip
+    assert not port25_blocked(proxied)
+    assert not port25_blocked(silent[:1])

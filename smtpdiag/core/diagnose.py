@@ -404,6 +404,8 @@ def port25_blocked(attempts: Sequence[Attempt]) -> bool:
     """Every connection, to at least two server addresses, timed out before the TCP
     handshake completed (none was refused or answered): the signature of a network that
     drops outbound port 25, not of one dead server."""
+    if any(a.route for a in attempts):
+        return False  # through a proxy: the silence is the proxy's network, its error says so
     tried = {a.address for a in attempts}
     return len(tried) >= 2 and all(
         a.error_kind == "timeout" and a.local_address is None for a in attempts

@@ -31,6 +31,7 @@ CSV_COLUMNS = (
     "summary",
     "expected",
     "met",
+    "blocked_side",
 )
 
 #: verdicts a line without its own expectation must have in JUnit (and with --expect unset)
@@ -53,6 +54,7 @@ class Outcome:
     elapsed_s: float
     expect: tuple[Verdict, ...] | None
     met: bool | None  # None: no expectation
+    blocked_side: str | None = None  # tester, sender, recipient (core/data/sides.toml)
 
 
 def outcome(
@@ -87,6 +89,7 @@ def outcome(
         elapsed_s=result.elapsed_ms / 1000,
         expect=expect,
         met=None if expect is None else result.verdict in expect,
+        blocked_side=result.blocked_side,
     )
 
 
@@ -156,6 +159,7 @@ def csv_row(o: Outcome) -> str:
             o.summary,
             "|".join(o.expect) if o.expect else "",
             "" if o.met is None else ("yes" if o.met else "no"),
+            o.blocked_side or "",
         ]
     )
 
@@ -283,9 +287,12 @@ class Tally:
         self.expected = 0
         self.failed: list[Outcome] = []  # the first few failed expectations
         self.failed_count = 0
+        self.tester = 0  # refusals about this tester: those results say nothing of the box
 
     def add(self, o: Outcome) -> None:
         self.n += 1
+        if o.blocked_side == "tester":
+            self.tester += 1
         self.verdicts[o.verdict or "bad line"] += 1
         if o.verdict not in DEFAULT_PASS:
             self.reasons[o.reason] += 1
@@ -312,6 +319,11 @@ class Tally:
             top = self.domains.most_common(8)
             more = f", +{len(self.domains) - 8} more" if len(self.domains) > 8 else ""
             out.append("  domains:  " + ", ".join(f"{d} {c}" for d, c in top) + more)
+        if self.tester:
+            out.append(
+                f"  this tester was refused for {self.tester} address(es): those results say "
+                "nothing about the mailboxes (blocked_side tester; run smtpdiag doctor)"
+            )
         if self.expected:
             held = self.expected - self.failed_count
             out.append(f"  expectations: {held} of {self.expected} held")
