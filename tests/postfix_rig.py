@@ -17,7 +17,12 @@ from pathlib import Path
 from smtpdiag.testing.certs import make_certificates
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "postfix"
-LISTENERS = (("127.0.0.40", 2525), ("127.0.0.41", 2525))
+LISTENERS = (
+    ("127.0.0.40", 2525),
+    ("127.0.0.41", 2525),
+    ("127.0.0.46", 2525),
+    ("127.0.0.47", 2525),
+)
 
 
 def postfix_binary() -> str | None:

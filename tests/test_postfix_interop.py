@@ -241,3 +241,31 @@ def test_through_real_proxies_to_postfix(
             assert (code, doc["verdict"], doc["blocked_side"]) == (1, "undeliverable", "recipient")
     # microsocks connected from its -b address: that is the client Postfix saw
     assert "connect from unknown[127.0.0.9]" in postfix.maillog
+
+
+def test_postfix_refusing_the_client_is_the_testers_problem(
+    postfix: PostfixInstance, dns: ThreadedFakeDNS
+) -> None:
+    """Postfix's own client refusal and its anvil rate limit: about us, not the mailbox
+    (verdict unknown, blocked_side tester, exit 4); the summary says what to fix here."""
+    code, doc = probe(dns, "--server", "127.0.0.46:2525", "alice@interop.test")
+    assert (code, doc["verdict"], doc["reason"], doc["blocked_side"]) == (
+        4,
+        "unknown",
+        "client-blocked",
+        "tester",
+    )
+    assert "Client host rejected: Access denied" in replies(doc, "rcpt")[0]["lines"][0]
+    assert doc["summary"].startswith("The status of alice@interop.test is unknown")
+    # the first recipient of the minute passes, the next is rate-limited by anvil
+    args = ("--server", "127.0.0.47:2525", "--no-catch-all")
+    first = probe(dns, *args, "alice@interop.test")
+    code, doc = probe(dns, *args, "bob@interop.test")
+    assert first[1]["verdict"] == "deliverable"
+    assert (code, doc["verdict"], doc["reason"], doc["blocked_side"]) == (
+        4,
+        "unknown",
+        "rate-limited",
+        "tester",
+    )
+    assert "too many recipients from 127.0.0.1" in replies(doc, "rcpt")[0]["lines"][0]
