@@ -68,6 +68,7 @@ def run_demo(fmt: str = "text", colour: bool = False, lang: str = "en") -> int:
             "verdict. The fake servers ran on loopback; nothing left this machine."
         )
         click.echo("Next: smtpdiag probe user@your-domain   (needs outbound DNS and port 25)")
+        click.echo("      smtpdiag doctor your-domain       (this host first: port 25, PTR, lists)")
     for failure in failures:
         click.echo(f"smtpdiag demo: unexpected result: {failure}", err=True)
     return 1 if failures else 0
