@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         Attempt,
         CatchAll,
         Classification,
+        ClientView,
         Diagnosis,
         MxHost,
         MxPlan,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
         Step,
         TlsInfo,
     )
+    from smtpdiag.doctor import DoctorCheck, DoctorReport, run_doctor
     from smtpdiag.prober import ProbeOptions, probe, probe_many, probe_stream
     from smtpdiag.render.text import to_json
 
@@ -57,9 +59,12 @@ __all__ = [
     "Card",
     "CatchAll",
     "Classification",
+    "ClientView",
     "Comparison",
     "Diagnosis",
     "DnsblResult",
+    "DoctorCheck",
+    "DoctorReport",
     "Explanation",
     "Finding",
     "MessageExplanation",
@@ -83,6 +88,7 @@ __all__ = [
     "probe",
     "probe_many",
     "probe_stream",
+    "run_doctor",
     "to_json",
 ]
 
@@ -110,6 +116,7 @@ _LAZY = {
             "Annotation",
             "Attempt",
             "CatchAll",
+            "ClientView",
             "Diagnosis",
             "MxHost",
             "MxPlan",
@@ -120,6 +127,7 @@ _LAZY = {
         ),
         "core.model",
     ),
+    **dict.fromkeys(("DoctorCheck", "DoctorReport", "run_doctor"), "doctor"),
     "probe": "prober",
     "probe_many": "prober",
     "probe_stream": "prober",

@@ -42,7 +42,9 @@ Exit codes:
   1  undeliverable (permanent refusal, null MX, no such domain)
   2  usage error (bad address or option; nothing was sent)
   3  temporary (4xx: greylisting, full server, try later)
-  4  unknown (no server reachable, DNS failure, timeout)
+  4  unknown (no server reachable, DNS failure, timeout; or a refusal about
+     this tester: its IP, PTR or rate, port 25 blocked, the proxy; see
+     blocked_side, and smtpdiag doctor)
   5  an expectation failed (--expect, or a verdict column in --file)
 With several addresses the worst result wins (1, then 4, then 3); with
 expectations only they count (0 or 5). --file with bad lines: 2 (after

@@ -22,7 +22,7 @@ MAX_ADDRESSES = 4
 
 
 @record
-class Check:
+class DoctorCheck:
     """One finding: ``id`` (resolver, port25, client-ip, ptr, helo, dnsbl), its status,
     what was seen and what to do next."""
 
@@ -35,7 +35,7 @@ class Check:
 @record
 class DoctorReport:
     domain: str | None
-    checks: tuple[Check, ...]
+    checks: tuple[DoctorCheck, ...]
     attempts: tuple[Attempt, ...] = ()
     local_ip: str | None = None
     seen_ip: str | None = None
@@ -67,13 +67,13 @@ async def run_doctor(domain: str | None, opts: ProbeOptions) -> DoctorReport:
     helo = opts.helo or default_helo()
     resolver = make_resolver(DnsConfig(parse_resolvers(opts.resolvers), opts.dns_timeout))
     lookup = DnsLookup(resolver)
-    checks: list[Check] = []
+    checks: list[DoctorCheck] = []
 
     # 1. the resolver
     answer = await lookup(domain or ".", "MX" if domain else "NS")
     if answer.error in ("timeout", "servfail", "error"):
         checks.append(
-            Check(
+            DoctorCheck(
                 "resolver",
                 "problem",
                 t["resolver-dead"].format(error=answer.error),
@@ -81,7 +81,7 @@ async def run_doctor(domain: str | None, opts: ProbeOptions) -> DoctorReport:
             )
         )
         return DoctorReport(domain, tuple(checks))
-    checks.append(Check("resolver", "ok", t["resolver-ok"]))
+    checks.append(DoctorCheck("resolver", "ok", t["resolver-ok"]))
 
     # 2. outbound port 25 to the domain's MX hosts
     attempts: list[Attempt] = []
@@ -104,7 +104,7 @@ async def run_doctor(domain: str | None, opts: ProbeOptions) -> DoctorReport:
         )
         checks.append(_port25_check(t, domain, attempts, port25_blocked(attempts), opts.port))
     else:
-        checks.append(Check("port25", "skipped", t["port25-skipped"]))
+        checks.append(DoctorCheck("port25", "skipped", t["port25-skipped"]))
 
     # 3. the address the servers see us as
     local = next((a.local_address for a in attempts if a.local_address), None)
@@ -120,7 +120,7 @@ async def run_doctor(domain: str | None, opts: ProbeOptions) -> DoctorReport:
     ip = seen or local or opts.source_address
     if ip is None:
         checks.append(
-            Check("client-ip", "skipped", t["client-unknown"], t["client-unknown-advice"])
+            DoctorCheck("client-ip", "skipped", t["client-unknown"], t["client-unknown-advice"])
         )
     else:
         checks.append(_client_check(t, ip, local, seen, seen_from, proxy is not None))
@@ -158,13 +158,13 @@ def _ehlo_client_ip(line: str) -> str | None:
 
 def _port25_check(
     t: dict[str, str], domain: str, attempts: list[Attempt], blocked: bool, port: int
-) -> Check:
+) -> DoctorCheck:
     if not attempts:
-        return Check("port25", "warning", t["port25-no-mx"].format(domain=domain))
+        return DoctorCheck("port25", "warning", t["port25-no-mx"].format(domain=domain))
     greeted = [a for a in attempts if a.steps and a.steps[0].reply is not None]
     if greeted:
         first = greeted[0]
-        return Check(
+        return DoctorCheck(
             "port25",
             "ok",
             t["port25-ok"].format(
@@ -176,7 +176,7 @@ def _port25_check(
             ),
         )
     if all(a.error_kind == "proxy" for a in attempts):
-        return Check(
+        return DoctorCheck(
             "port25",
             "problem",
             t["port25-proxy"].format(error=attempts[0].error),
@@ -184,9 +184,9 @@ def _port25_check(
         )
     if blocked:
         text = t["port25-blocked"].format(count=len(attempts), port=port)
-        return Check("port25", "problem", text, t["port25-blocked-advice"])
+        return DoctorCheck("port25", "problem", text, t["port25-blocked-advice"])
     errors = "; ".join(f"{a.host} [{a.address}]: {a.error}" for a in attempts)
-    return Check(
+    return DoctorCheck(
         "port25", "warning", t["port25-failed"].format(errors=errors), t["port25-failed-advice"]
     )
 
@@ -198,60 +198,62 @@ def _client_check(
     seen: str | None,
     seen_from: str | None,
     proxied: bool,
-) -> Check:
+) -> DoctorCheck:
     import ipaddress
 
     if seen and local and seen != local:
-        return Check(
+        return DoctorCheck(
             "client-ip",
             "warning",
             t["client-nat"].format(seen=seen, local=local, how=t[f"seen-{seen_from}"]),
         )
     if seen:
-        return Check(
+        return DoctorCheck(
             "client-ip", "ok", t["client-seen"].format(ip=seen, how=t[f"seen-{seen_from}"])
         )
     if proxied:
-        return Check("client-ip", "warning", t["client-proxied"], t["client-unknown-advice"])
+        return DoctorCheck("client-ip", "warning", t["client-proxied"], t["client-unknown-advice"])
     if ipaddress.ip_address(ip).is_private and not ipaddress.ip_address(ip).is_loopback:
-        return Check(
+        return DoctorCheck(
             "client-ip", "warning", t["client-private"].format(ip=ip), t["client-unknown-advice"]
         )
-    return Check("client-ip", "ok", t["client-local"].format(ip=ip))
+    return DoctorCheck("client-ip", "ok", t["client-local"].format(ip=ip))
 
 
-def _ptr_checks(t: dict[str, str], ip: str, helo: str, ptr: Any) -> list[Check]:
+def _ptr_checks(t: dict[str, str], ip: str, helo: str, ptr: Any) -> list[DoctorCheck]:
     out = []
     if ptr.error:
-        out.append(Check("ptr", "warning", t["ptr-error"].format(ip=ip, error=ptr.error)))
+        out.append(DoctorCheck("ptr", "warning", t["ptr-error"].format(ip=ip, error=ptr.error)))
     elif not ptr.names:
-        out.append(Check("ptr", "problem", t["ptr-none"].format(ip=ip), t["ptr-advice"]))
+        out.append(DoctorCheck("ptr", "problem", t["ptr-none"].format(ip=ip), t["ptr-advice"]))
     elif not ptr.confirmed:
         names = ", ".join(ptr.names)
         out.append(
-            Check(
+            DoctorCheck(
                 "ptr", "problem", t["ptr-unconfirmed"].format(ip=ip, names=names), t["ptr-advice"]
             )
         )
     else:
-        out.append(Check("ptr", "ok", t["ptr-ok"].format(ip=ip, name=ptr.confirmed[0])))
+        out.append(DoctorCheck("ptr", "ok", t["ptr-ok"].format(ip=ip, name=ptr.confirmed[0])))
     if ptr.helo_matches is False:
         out.append(
-            Check("helo", "warning", t["helo-mismatch"].format(helo=helo, ip=ip), t["helo-advice"])
+            DoctorCheck(
+                "helo", "warning", t["helo-mismatch"].format(helo=helo, ip=ip), t["helo-advice"]
+            )
         )
     elif ptr.helo_matches:
-        out.append(Check("helo", "ok", t["helo-ok"].format(helo=helo, ip=ip)))
+        out.append(DoctorCheck("helo", "ok", t["helo-ok"].format(helo=helo, ip=ip)))
     return out
 
 
-def _dnsbl_check(t: dict[str, str], ip: str, results: list[Any]) -> Check:
+def _dnsbl_check(t: dict[str, str], ip: str, results: list[Any]) -> DoctorCheck:
     listed = [r for r in results if r.listed]
     failed = [r for r in results if r.listed is None]
     if listed:
         zones = ", ".join(r.zone for r in listed)
-        return Check(
+        return DoctorCheck(
             "dnsbl", "problem", t["dnsbl-listed"].format(ip=ip, zones=zones), t["dnsbl-advice"]
         )
     if failed and len(failed) == len(results):
-        return Check("dnsbl", "warning", t["dnsbl-failed"].format(ip=ip))
-    return Check("dnsbl", "ok", t["dnsbl-ok"].format(ip=ip, count=len(results) - len(failed)))
+        return DoctorCheck("dnsbl", "warning", t["dnsbl-failed"].format(ip=ip))
+    return DoctorCheck("dnsbl", "ok", t["dnsbl-ok"].format(ip=ip, count=len(results) - len(failed)))
