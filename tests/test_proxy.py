@@ -223,3 +223,61 @@ def test_proxy_urls() -> None:
     assert parse_proxy("http://[::1]:3128").shown == "http://[::1]:3128"
     assert parse_proxy("socks5://127.0.0.1").port == 1080
     assert not parse_proxy("http://proxy:3128").remote_dns  # CONNECT gets the IP we resolved
+
+
+@pytest.fixture(scope="module")
+def garbage_proxy() -> Iterator[int]:
+    """Not a proxy: answers anything with a line of junk, then closes."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(1)
+                try:
+                    conn.recv(1024)
+                    conn.sendall(b"\x05\xffjunk junk\r\n\r\n")
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield int(listener.getsockname()[1])
+    stop.set()
+    thread.join(2)
+    listener.close()
+
+
+@pytest.mark.parametrize("scheme", ["socks5", "socks4", "http"])
+def test_a_garbled_proxy_is_a_clean_error(rig: Rig, garbage_proxy: int, scheme: str) -> None:
+    code, doc = probe(
+        rig, "alice@ok.tester.test", "--proxy", f"{scheme}://127.0.0.1:{garbage_proxy}"
+    )
+    assert (code, doc["verdict"], doc["blocked_side"]) == (4, "unknown", "tester")
+    assert doc["attempts"][0]["error_kind"] == "proxy"
+    assert f"proxy {scheme}://127.0.0.1:{garbage_proxy}" in doc["attempts"][0]["error"]
+
+
+@pytest.mark.parametrize("scheme", ["socks5", "http"])
+def test_a_proxy_name_that_does_not_resolve(rig: Rig, scheme: str) -> None:
+    code, doc = probe(rig, "alice@ok.tester.test", "--proxy", f"{scheme}://proxy.invalid:1080")
+    assert (code, doc["blocked_side"]) == (4, "tester")
+    assert "its name 'proxy.invalid' does not resolve" in doc["attempts"][0]["error"]
+
+
+def test_a_socks5_proxy_wanting_credentials(rig: Rig, proxies: dict[str, str]) -> None:
+    url = proxies["socks5-auth"].replace("probe:s3cret@", "")
+    code, doc = probe(rig, "alice@ok.tester.test", "--proxy", url)
+    assert (code, doc["blocked_side"]) == (4, "tester")
+    assert "the proxy wants a user name and password" in doc["attempts"][0]["error"]

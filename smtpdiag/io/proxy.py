@@ -9,6 +9,7 @@ without a proxy does not pay.
 from __future__ import annotations
 
 import socket
+from struct import error as struct_error
 from typing import Any, Literal
 
 from smtpdiag.core.proxyurl import ProxyConfig
@@ -85,14 +86,8 @@ async def open_via_proxy(
             "timeout",
         ) from None
     except ProxyConnectionError as exc:
-        import os
-
-        reason = os.strerror(exc.errno) if isinstance(exc.errno, int) else str(exc)
-        raise ProxyFailure(
-            f"could not connect to {where}: {reason} (is the proxy running, and is this "
-            "its address and port?)",
-            "proxy",
-        ) from None
+        cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+        raise ProxyFailure(_unreachable(where, proxy, cause), "proxy") from None
     except ProxyError as exc:
         raise ProxyFailure(_explain(where, proxy, exc, host, port), _kind(proxy, exc)) from None
     except OSError as exc:  # the proxy closed or reset the connection mid-handshake
@@ -101,6 +96,29 @@ async def open_via_proxy(
             "check the proxy type in the URL",
             "proxy",
         ) from None
+    except (ValueError, IndexError, UnicodeError, struct_error) as exc:  # a garbled answer
+        raise ProxyFailure(
+            f"{where} answered something that is not {proxy.scheme.upper()} ({exc}): check "
+            "the proxy type and port in the URL",
+            "proxy",
+        ) from None
+
+
+def _unreachable(where: str, proxy: ProxyConfig, exc: OSError) -> str:
+    """Why the proxy itself could not be reached, in words."""
+    import os
+
+    if isinstance(exc, socket.gaierror):
+        return (
+            f"could not connect to {where}: its name {proxy.host!r} does not resolve "
+            f"({exc.strerror or exc}): check the proxy host in the URL"
+        )
+    errno = exc.errno
+    reason = os.strerror(errno) if isinstance(errno, int) and errno > 0 else str(exc)
+    return (
+        f"could not connect to {where}: {reason} (is the proxy running, and is this its "
+        "address and port?)"
+    )
 
 
 def _kind(proxy: ProxyConfig, exc: Exception) -> Kind:
@@ -120,6 +138,11 @@ def _explain(where: str, proxy: ProxyConfig, exc: Exception, host: str, port: in
             return f"{where}: {host} port {port}: " + _SOCKS5_DEST[code].format(port=port)
         if code in _SOCKS5_PROXY:
             return f"{where}: {_SOCKS5_PROXY[code]} (SOCKS5 reply {code})"
+        if "no acceptable authentication methods" in text.lower():
+            return (
+                f"{where}: the proxy wants a user name and password: give them in the URL "
+                "(socks5://user:password@host:port)"
+            )
         if "authentication" in text.lower() or "auth" in text.lower():
             return (
                 f"{where}: authentication failed ({text}): check the user name and password "
@@ -172,23 +195,16 @@ async def _http_connect(
     sock: socket.socket | None = None
     try:
         async with asyncio.timeout(timeout):
-            infos = await loop.getaddrinfo(proxy.host, proxy.port, type=socket.SOCK_STREAM)
-            family, kind, proto, _, address = infos[0]
-            sock = socket.socket(family, kind, proto)
-            sock.setblocking(False)
-            if local:
-                sock.bind((local, 0))
             try:
+                infos = await loop.getaddrinfo(proxy.host, proxy.port, type=socket.SOCK_STREAM)
+                family, kind, proto, _, address = infos[0]
+                sock = socket.socket(family, kind, proto)
+                sock.setblocking(False)
+                if local:
+                    sock.bind((local, 0))
                 await loop.sock_connect(sock, address)
             except OSError as exc:
-                import os
-
-                reason = os.strerror(exc.errno) if exc.errno else str(exc)
-                raise ProxyFailure(
-                    f"could not connect to {where}: {reason} (is the proxy running, and is "
-                    "this its address and port?)",
-                    "proxy",
-                ) from None
+                raise ProxyFailure(_unreachable(where, proxy, exc), "proxy") from None
             await loop.sock_sendall(sock, _connect_request(proxy, host, port))
             code, text = await _read_head(loop, sock, where)
     except TimeoutError:
