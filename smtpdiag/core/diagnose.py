@@ -402,13 +402,22 @@ def quoted_client_ip(reply: Reply | None, server_ip: str | None) -> str | None:
 
 def port25_blocked(attempts: Sequence[Attempt]) -> bool:
     """Every connection, to at least two server addresses, timed out before the TCP
-    handshake completed (none was refused or answered): the signature of a network that
-    drops outbound port 25, not of one dead server."""
+    handshake completed (none was refused or answered; IPv6 ones may have found no route):
+    the signature of a network that drops outbound port 25, not of one dead server."""
     if any(a.route for a in attempts):
         return False  # through a proxy: the silence is the proxy's network, its error says so
-    tried = {a.address for a in attempts}
-    return len(tried) >= 2 and all(
-        a.error_kind == "timeout" and a.local_address is None for a in attempts
+    silent = {a.address for a in attempts if a.error_kind == "timeout" and a.local_address is None}
+    # an IPv6 address on a host without IPv6 fails at once with "unreachable from here"
+    # (io/smtp.py): that says nothing about port 25, so it does not spoil the pattern
+    local = [
+        a
+        for a in attempts
+        if a.error_kind == "network" and "unreachable from here" in (a.error or "")
+    ]
+    return (
+        len(silent) >= 2
+        and len(silent) + len(local) >= len(attempts)
+        and all(a.address in silent or a in local for a in attempts)
     )
 
 
