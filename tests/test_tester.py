@@ -303,8 +303,8 @@ def test_timeouts_through_a_proxy_are_not_called_a_blocked_network() -> None:
     assert not port25_blocked(proxied)
     assert not port25_blocked(silent[:1])
     # a host without IPv6: the AAAA addresses have no route, the IPv4 ones time out
-    no_v6 = Attempt("mx1", "2001:db8::1", 25, error_kind="network",
-                    error="2001:db8::1 is unreachable from here: Network is unreachable")  # fmt: skip
+    why = "2001:db8::1 is unreachable from here: Network is unreachable"
+    no_v6 = Attempt("mx1", "2001:db8::1", 25, error_kind="network", error=why)
     assert port25_blocked([*silent, no_v6])
     refused = Attempt("mx3", "192.0.2.3", 25, error_kind="network", error="connection refused")
     assert not port25_blocked([*silent, refused])

@@ -406,19 +406,18 @@ def port25_blocked(attempts: Sequence[Attempt]) -> bool:
     the signature of a network that drops outbound port 25, not of one dead server."""
     if any(a.route for a in attempts):
         return False  # through a proxy: the silence is the proxy's network, its error says so
-    silent = {a.address for a in attempts if a.error_kind == "timeout" and a.local_address is None}
-    # an IPv6 address on a host without IPv6 fails at once with "unreachable from here"
-    # (io/smtp.py): that says nothing about port 25, so it does not spoil the pattern
-    local = [
-        a
-        for a in attempts
-        if a.error_kind == "network" and "unreachable from here" in (a.error or "")
-    ]
-    return (
-        len(silent) >= 2
-        and len(silent) + len(local) >= len(attempts)
-        and all(a.address in silent or a in local for a in attempts)
-    )
+    silent = {a.address for a in attempts if _silent(a)}
+    return len(silent) >= 2 and all(_silent(a) or _no_route(a) for a in attempts)
+
+
+def _silent(attempt: Attempt) -> bool:
+    return attempt.error_kind == "timeout" and attempt.local_address is None
+
+
+def _no_route(attempt: Attempt) -> bool:
+    """An IPv6 address on a host without IPv6 fails at once, "unreachable from here"
+    (io/smtp.py): that says nothing about port 25, so it does not spoil the pattern."""
+    return attempt.error_kind == "network" and "unreachable from here" in (attempt.error or "")
 
 
 def settle_side(
