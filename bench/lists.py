@@ -111,6 +111,10 @@ def main() -> int:
                 lines = sum(1 for _ in (tmp / "big.jsonl").open())
                 print(f"{args.memory} addresses: peak {median(mem, 'A peak MiB'):.0f} MiB, "
                       f"{lines} JSONL lines, wall {median(mem, 'A wall s'):.0f} s")  # fmt: skip
+            peaks = [int(n) for n in re.findall(r"max connection count (\d+) for \(127\.0\.0\.40:",
+                                                postfix.maillog)]  # fmt: skip
+            print(f"Postfix's anvil: at most {max(peaks, default=0)} connections at once from "
+                  f"us to 127.0.0.40 in any second of the runs (cap {args.cap})")  # fmt: skip
     finally:
         postfix.stop()
     return 0

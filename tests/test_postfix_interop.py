@@ -205,6 +205,19 @@ def test_a_list_against_postfix(
     assert rcpts and max(rcpts) <= 9 and sum(rcpts) >= 40
     assert len(rcpts) < 40 / 3  # several recipients a session
     assert "data=" not in postfix.maillog
+    # Postfix's own count of connections open at once from us (anvil, every second):
+    # never more than --max-per-host (2) to the server address
+    peaks: list[int] = []
+    for _ in range(40):
+        peaks = [
+            int(m.group(1))
+            for line in postfix.maillog[before:].split("\n")
+            if (m := re.search(r"max connection count (\d+) for \(127\.0\.0\.40:2525:", line))
+        ]
+        if peaks:
+            break
+        time.sleep(0.1)
+    assert peaks and max(peaks) <= 2, peaks
 
 
 def test_through_real_proxies_to_postfix(
