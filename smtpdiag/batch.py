@@ -115,6 +115,13 @@ class Batch:
     """One run over a list of addresses (see the module's docstring)."""
 
     def __init__(self, opts: ProbeOptions) -> None:
+        if opts.transport:
+            from smtpdiag.core.errors import UsageError
+
+            raise UsageError(
+                "transport: the MTA-STS checks run for one address at a time (not in lists)",
+                "transport",
+            )
         self.opts = opts
         self.helo = opts.helo or default_helo()
         self.rcpts = opts.rcpts_per_session

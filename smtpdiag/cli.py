@@ -231,6 +231,13 @@ def main() -> None:
     "blocklist checks ask about.",
 )
 @click.option(
+    "--transport",
+    is_flag=True,
+    help="Check MTA-STS (RFC 8461): the _mta-sts record, the policy file, every MX against "
+    "it and the certificate each live session showed. Runs by itself when TLS decided.",
+)
+@click.option("--mta-sts-port", type=int, default=443, hidden=True)  # test rigs only
+@click.option(
     "--starttls",
     type=click.Choice(["auto", "require", "never"]),
     default="auto",
@@ -372,6 +379,8 @@ def probe(
     source_address: str | None,
     proxy: str | None,
     public_ip: str | None,
+    transport: bool,
+    mta_sts_port: int,
     starttls: str,
     ca_file: str | None,
     catch_all: bool,
@@ -435,6 +444,8 @@ def probe(
         source_address=source_address,
         proxy=proxy or None,
         public_ip=public_ip,
+        transport=transport,
+        mta_sts_port=mta_sts_port,
         catch_all=catch_all,
         pipelining=pipelining,
         all_mx=all_mx,
@@ -485,6 +496,11 @@ def probe(
             raise UsageError("give ADDRESS... or --file FILE (try: smtpdiag probe --help)")
         if list_file is not None and addresses:
             raise UsageError("give ADDRESS... or --file FILE, not both")
+        if transport and (list_file is not None or len(addresses) > 1):
+            raise UsageError(
+                "--transport checks one address at a time for now (not in lists): probe an "
+                "address of each domain with it"
+            )
         if list_file is not None:
             listing.read_file(list_file, column)
         else:

@@ -51,6 +51,8 @@ class ProbeOptions:
     source_address: str | None = None
     public_ip: str | None = None  # the address the world sees us as (behind NAT)
     proxy: str | None = None  # socks5://, socks5h://, socks4://, socks4a://, http:// URL
+    transport: bool = False  # MTA-STS checks (also run when TLS decided the verdict)
+    mta_sts_port: int = field(default=443, repr=False)  # the policy host's port (test rigs)
     catch_all: bool = True
     pipelining: bool = True  # RFC 2920, when the server offers it
     all_mx: bool = False
@@ -332,6 +334,7 @@ async def _probe(
     port = opts.port
     lookup: Any = None  # the auth checks' DNS cache, filled ahead when DNS is in use anyway
     prefetch: list[asyncio.Task[Any]] = []
+    sts_task: asyncio.Future[Any] | None = None
     if opts.server is not None:
         server_host, port = parse_host_port(opts.server, opts.port)
     fixed = fixed_plan(addr, opts)
@@ -343,6 +346,9 @@ async def _probe(
 
         resolver = make_resolver(DnsConfig(parse_resolvers(opts.resolvers), opts.dns_timeout))
         lookup, prefetch = _prefetch_auth(resolver, opts, helo)
+        if opts.transport and opts.server is None and addr.ip_literal is None:
+            # the policy's record and file come while the MX work goes on
+            sts_task = asyncio.ensure_future(fetch_sts(lookup, addr.domain, opts))
         if opts.server is not None:
             plan = await resolve_server(resolver, server_host, opts.families)
         else:
@@ -389,6 +395,12 @@ async def _probe(
     for task in prefetch:
         task.cancel()
     diagnosis = settle(with_finding(diagnosis, finding), addr, annotated, opts, finding)
+    transport = None
+    tls_decided = diagnosis.reason in ("tls-required", "tls-failed") or opts.starttls == "require"
+    if sts_task is None and tls_decided and lookup is not None and addr.ip_literal is None:
+        sts_task = asyncio.ensure_future(fetch_sts(lookup, addr.domain, opts))
+    if sts_task is not None:
+        transport = transport_report(addr.domain, await sts_task, plan, annotated, opts.lang)
     return ProbeResult(
         address=addr,
         mx=plan,
@@ -400,6 +412,7 @@ async def _probe(
         auth=report,
         finding=finding,
         client=client_view(annotated, opts, diagnosis.deciding),
+        transport=transport,
         options=(
             ("helo", helo),
             ("mail_from", opts.mail_from),
@@ -516,6 +529,61 @@ def tester_ips(attempts: Sequence[Attempt], opts: ProbeOptions) -> tuple[str, ..
     ips = [a.local_address for a in attempts if a.local_address]
     ips += [ip for ip in (opts.public_ip, opts.source_address) if ip]
     return tuple(dict.fromkeys(ips))
+
+
+async def fetch_sts(lookup: Any, domain: str, opts: ProbeOptions) -> tuple[Any, Any]:
+    """The ``_mta-sts`` TXT record and, when it is sound, the policy file (io/https.py)."""
+    from smtpdiag.core.mtasts import parse_record
+    from smtpdiag.io.https import Fetched, fetch_policy
+
+    answer = await lookup(f"_mta-sts.{domain}", "TXT")
+    texts = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in answer.values]
+    rec = parse_record(texts)
+    host = f"mta-sts.{domain}"
+    url = f"https://{host}/.well-known/mta-sts.txt"
+    if not rec.found or rec.problems:
+        return rec, Fetched(url, None)
+    found = await asyncio.gather(lookup(host, "A"), lookup(host, "AAAA"))
+    addresses = [str(v) for a in found for v in a.values]
+    timeout = min(opts.timeout, 15.0)
+    return rec, await fetch_policy(host, addresses, timeout, opts.ca_file, opts.mta_sts_port)
+
+
+def transport_report(
+    domain: str, fetched: tuple[Any, Any], plan: MxPlan, attempts: Sequence[Attempt], lang: str
+) -> Any:
+    """The ``transport`` section: the MTA-STS record and policy against every MX and what
+    the live sessions showed of their certificates."""
+    from smtpdiag.core.datafiles import load
+    from smtpdiag.core.mtasts import Session, TransportReport, evaluate
+
+    rec, got = fetched
+    data = load("smtpdiag.core.data", "transport")
+    texts = {**data["en"], **(data.get(lang) or {})}
+    sessions = [
+        Session(
+            a.host,
+            a.tls is not None,
+            a.tls.trusted if a.tls is not None else None,
+            a.tls.hostname_matches if a.tls is not None else None,
+            a.tls.trust_error if a.tls is not None else None,
+        )
+        for a in attempts
+        if a.steps and a.steps[0].reply is not None
+    ]
+    report = evaluate(
+        domain,
+        rec,
+        got.url,
+        got.status,
+        got.error,
+        got.error_kind,
+        got.body,
+        [h.host for h in plan.hosts],
+        sessions,
+        texts,
+    )
+    return TransportReport(mta_sts=report)
 
 
 def proxy_config(opts: ProbeOptions) -> ProxyConfig | None:

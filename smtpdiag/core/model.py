@@ -15,6 +15,7 @@ from smtpdiag.core.records import record
 
 if TYPE_CHECKING:
     from smtpdiag.auth.findings import AuthReport, Finding
+    from smtpdiag.core.mtasts import TransportReport
 
 SCHEMA_VERSION = 2
 
@@ -358,6 +359,7 @@ class ProbeResult:
     finding: Finding | None = None  # what in `auth` explains the rejection
     retries: tuple[Retry, ...] = ()  # earlier "try later" results (--retry-temporary)
     client: ClientView | None = None
+    transport: TransportReport | None = None  # --transport, or when TLS decided the verdict
 
     @property
     def verdict(self) -> Verdict:

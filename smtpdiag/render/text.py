@@ -296,6 +296,7 @@ def to_dict(
         "deciding": _deciding_json(result, lang, shared),
         "auth": _auth_json(result, shared),
         "client": _client_json(result),
+        "transport": _transport_json(result),
         "catch_all": {
             "tested": result.catch_all.tested,
             "address": result.catch_all.address,
@@ -316,6 +317,52 @@ def to_dict(
             }
             for r in result.retries
         ],
+    }
+
+
+def _transport_json(result: ProbeResult) -> dict[str, Any] | None:
+    transport = result.transport
+    if transport is None:
+        return None
+    sts = transport.mta_sts
+    if sts is None:
+        return {"mta_sts": None}
+    policy = sts.policy
+    return {
+        "mta_sts": {
+            "domain": sts.domain,
+            "record": {
+                "found": sts.record.found,
+                "id": sts.record.id,
+                "problems": list(sts.record.problems),
+            },
+            "policy_url": sts.policy_url,
+            "http_status": sts.http_status,
+            "fetch_error": sts.fetch_error,
+            "fetch_error_kind": sts.fetch_error_kind,
+            "policy": None
+            if policy is None
+            else {
+                "version": policy.version,
+                "mode": policy.mode,
+                "mx": list(policy.mx),
+                "max_age": policy.max_age,
+                "problems": list(policy.problems),
+            },
+            "mx": [
+                {
+                    "host": c.host,
+                    "pattern": c.pattern,
+                    "tls": c.tls,
+                    "cert_ok": c.cert_ok,
+                    "cert_error": c.cert_error,
+                    "status": c.status,
+                    "text": c.text,
+                }
+                for c in sts.mx
+            ],
+            "summary": sts.summary,
+        }
     }
 
 
@@ -559,6 +606,14 @@ def render_verdict(result: ProbeResult, style: Style = plain, lang: str = "en") 
         out.append(style(f"  {t['why']}: {escape(ann.evidence)}", "dim"))
         if not deciding.reply.is_positive:
             out.extend(_deciding_card(deciding.reply, ann, lang, style))
+    sts = result.transport.mta_sts if result.transport is not None else None
+    if sts is not None:
+        out.append("")
+        out.append(style(f"  {t['transport']}", "head"))
+        out.append(f"  {escape(sts.summary)}")
+        for c in sts.mx:
+            role = "ok" if c.status == "ok" else "dim" if c.status == "unchecked" else "bad"
+            out.append(style(f"    {escape(c.text)}", role))
     if result.auth is not None:
         from smtpdiag.render.auth import auth_summary, render_auth
 

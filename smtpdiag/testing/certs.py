@@ -13,13 +13,25 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
-def make_certificates(directory: Path, names: Sequence[str]) -> tuple[Path, Path, Path]:
+def make_certificates(
+    directory: Path,
+    names: Sequence[str],
+    issuer: tuple[Path, Path] | None = None,
+    expired: bool = False,
+) -> tuple[Path, Path, Path]:
     """Write ``ca.pem``, ``cert.pem`` and ``key.pem`` for ``names`` into ``directory``.
 
     The leaf is signed by a fresh CA, so a test can check both a trusted chain
-    (``--ca-file ca.pem``) and an untrusted one (the system store).
+    (``--ca-file ca.pem``) and an untrusted one (the system store); or, with ``issuer``
+    (the ``ca.pem`` and ``ca-key.pem`` of an earlier call), by that CA. ``expired``: a
+    leaf whose validity ended yesterday.
     """
     now = datetime.datetime.now(datetime.UTC)
+    if issuer is not None:
+        ca = x509.load_pem_x509_certificate(issuer[0].read_bytes())
+        loaded = serialization.load_pem_private_key(issuer[1].read_bytes(), password=None)
+        assert isinstance(loaded, ec.EllipticCurvePrivateKey)
+        return _leaf(directory, names, ca, loaded, now, expired)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smtpdiag fake CA")])
     ca = (
@@ -40,6 +52,28 @@ def make_certificates(directory: Path, names: Sequence[str]) -> tuple[Path, Path
         )
         .sign(ca_key, hashes.SHA256())
     )
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "ca-key.pem").write_bytes(
+        ca_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return _leaf(directory, names, ca, ca_key, now, expired)
+
+
+def _leaf(
+    directory: Path,
+    names: Sequence[str],
+    ca: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    now: datetime.datetime,
+    expired: bool,
+) -> tuple[Path, Path, Path]:
+    start = now - datetime.timedelta(days=31 if expired else 1)
+    end = now - datetime.timedelta(days=1) if expired else now + datetime.timedelta(days=30)
+    ca_name = ca.subject
     key = ec.generate_private_key(ec.SECP256R1())
     leaf = (
         x509.CertificateBuilder()
@@ -47,8 +81,8 @@ def make_certificates(directory: Path, names: Sequence[str]) -> tuple[Path, Path
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
+        .not_valid_before(start)
+        .not_valid_after(end)
         .add_extension(
             x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
         )

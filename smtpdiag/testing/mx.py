@@ -53,6 +53,10 @@ class MxConfig:
     busy_over: int | None = None
     #: RCPTs one transaction may carry; later ones get 452 4.5.3 (RFC 5321 4.5.3.1.10)
     max_rcpts: int | None = None
+    #: STARTTLS with a certificate of its own, for these names (not its hostname), signed
+    #: by the rig's CA; ``cert_expired``: one whose validity ended yesterday
+    cert_names: tuple[str, ...] = ()
+    cert_expired: bool = False
     #: refused RCPTs in one session before "421 4.7.0 Error: too many errors" and a close
     #: (Postfix's smtpd_hard_error_limit is 20)
     error_limit: int | None = None

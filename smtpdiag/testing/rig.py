@@ -74,6 +74,8 @@ def load_scenario(path: str | Path) -> Scenario:
                 entry[key] = {k.lower(): v for k, v in entry[key].items()}
         if "drop" in entry:
             entry["drop"] = tuple(entry["drop"])
+        if "cert_names" in entry:
+            entry["cert_names"] = tuple(entry["cert_names"])
         servers.append(MxConfig(**entry))
     cases = tuple(
         Case(c["title"], c["address"], c["verdict"], c["reason"], dict(c.get("options", {})))
@@ -98,12 +100,14 @@ class Rig:
         self.smtp_port = 0
         self.dns_port = 0
         self.ca_file: Path | None = None
+        self.ca_key_file: Path | None = None  # to sign more certificates (tests' HTTPS)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._stop: asyncio.Event | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="smtpdiag-rig-")
+        self._own_tls: dict[str, Any] = {}  # servers with a certificate of their own
         self.dns: FakeDNSServer | None = None
 
     @property
@@ -158,10 +162,19 @@ class Rig:
         if any(s.starttls for s in self.scenario.servers):
             from smtpdiag.testing.certs import make_certificates, server_context
 
-            names = sorted({s.hostname for s in self.scenario.servers})
-            ca, cert, key = make_certificates(Path(self._tmp.name), names)
+            names = sorted({s.hostname for s in self.scenario.servers if not s.cert_names})
+            root = Path(self._tmp.name)
+            ca, cert, key = make_certificates(root, names or ["mx.invalid"])
             self.ca_file = ca
+            self.ca_key_file = root / "ca-key.pem"
             tls = server_context(cert, key)
+            for s in self.scenario.servers:  # its own certificate: another name, or expired
+                if s.cert_names:
+                    own = root / s.address
+                    _, c, k = make_certificates(
+                        own, s.cert_names, (ca, root / "ca-key.pem"), s.cert_expired
+                    )
+                    self._own_tls[s.address] = server_context(c, k)
         servers = await self._bind_all(tls)
         self._ready.set()
         try:
@@ -176,6 +189,9 @@ class Rig:
                     await asyncio.wait_for(srv.wait_closed(), 2)
             await self.dns.stop()
 
+    def _tls(self, cfg: MxConfig, shared: Any) -> Any:
+        return self._own_tls.get(cfg.address, shared)
+
     async def _bind_all(self, tls: Any) -> list[asyncio.AbstractServer]:
         """Bind every MX on one shared port, retrying with another port on a clash."""
         if not self.scenario.servers:
@@ -184,11 +200,12 @@ class Rig:
             servers: list[asyncio.AbstractServer] = []
             try:
                 first = self.scenario.servers[0]
-                srv = await start_mx(first, 0, tls, self.logs[first.address])
+                srv = await start_mx(first, 0, self._tls(first, tls), self.logs[first.address])
                 servers.append(srv)
                 port = int(srv.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
                 for cfg in self.scenario.servers[1:]:
-                    servers.append(await start_mx(cfg, port, tls, self.logs[cfg.address]))
+                    ctx = self._tls(cfg, tls)
+                    servers.append(await start_mx(cfg, port, ctx, self.logs[cfg.address]))
             except OSError as exc:
                 for srv in servers:
                     srv.close()
