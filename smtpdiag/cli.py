@@ -843,10 +843,41 @@ def doctor(
     _exit(report.exit_code)
 
 
+def _explain_tls_report(path: str, fmt: str, color: bool | None, lang: str) -> None:
+    from smtpdiag.core.errors import UsageError
+    from smtpdiag.core.tlsrpt import MAX_REPORT_BYTES, read_report, summarise
+    from smtpdiag.render import text as render
+    from smtpdiag.render.tlsrpt import render_report, report_dict
+
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read(MAX_REPORT_BYTES + 1)
+        else:
+            with open(path, "rb") as fh:
+                data = fh.read(MAX_REPORT_BYTES + 1)
+    except OSError as exc:
+        _refuse(f"--tls-report {path}: {exc.strerror or exc}", fmt)
+        return
+    try:
+        report = summarise(read_report(data), lang)
+    except UsageError as exc:
+        _refuse(f"--tls-report {path}: {exc}", fmt)
+        return
+    if fmt == "json":
+        click.echo(render.dumps(report_dict(report)))
+    else:
+        colour = _use_colour(color)
+        style = render.colour if colour else render.plain
+        click.echo(render_report(report, style, lang), nl=False, color=colour)
+    _exit(EXIT_UNDELIVERABLE if report.failures else EXIT_OK)
+
+
 MAX_STDIN = 1_000_000
 EXPLAIN_EXIT_HELP = """\b
 Exit codes:
-  0  explained (for a message: whatever it turned out to be, see "kind")
+  0  explained (for a message: whatever it turned out to be, see "kind");
+     --tls-report: no session failed
+  1  --tls-report: some sessions failed TLS
   2  usage error: nothing to explain, or the file cannot be read"""
 
 #: a pasted whole message: it starts with header fields (Received:, From:, Return-Path: ...)
@@ -920,6 +951,13 @@ def _read_message(path: str) -> tuple[bytes, int]:
     "its failed recipients and why each failed.",
 )
 @click.option(
+    "--tls-report",
+    "tls_report",
+    metavar="FILE",
+    help="An SMTP TLS report (RFC 8460: JSON, or .json.gz as providers send it; - for "
+    "stdin): per policy and MX, the sessions that failed TLS and why.",
+)
+@click.option(
     "--stage",
     type=click.Choice(STAGES),
     help="Where the reply came from, when you know (a 550 to MAIL FROM is about the sender).",
@@ -932,6 +970,7 @@ def _read_message(path: str) -> tuple[bytes, int]:
 def explain(
     args: tuple[str, ...],
     message: str | None,
+    tls_report: str | None,
     stage: str | None,
     fmt: str,
     color: bool | None,
@@ -955,6 +994,11 @@ def explain(
     from smtpdiag.render.explain import explanation_dict, render_explanation
     from smtpdiag.render.text import dumps
 
+    if tls_report is not None:
+        if args or message is not None:
+            _fail("give --tls-report FILE alone")
+        _explain_tls_report(tls_report, fmt=fmt, color=color, lang=lang)
+        return
     if message is None and len(args) == 1 and os.path.isdir(args[0]):
         _fail(f"{args[0]} is a directory: give a message file (.eml) or - for stdin")
     if message is None and len(args) == 1 and _names_a_message_file(args[0]):

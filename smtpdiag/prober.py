@@ -531,33 +531,38 @@ def tester_ips(attempts: Sequence[Attempt], opts: ProbeOptions) -> tuple[str, ..
     return tuple(dict.fromkeys(ips))
 
 
-async def fetch_sts(lookup: Any, domain: str, opts: ProbeOptions) -> tuple[Any, Any]:
-    """The ``_mta-sts`` TXT record and, when it is sound, the policy file (io/https.py)."""
+async def fetch_sts(lookup: Any, domain: str, opts: ProbeOptions) -> tuple[Any, Any, Any]:
+    """The ``_mta-sts`` TXT record and, when it is sound, the policy file (io/https.py);
+    and the ``_smtp._tls`` (TLS-RPT) record."""
+    from smtpdiag.core import tlsrpt
     from smtpdiag.core.mtasts import parse_record
     from smtpdiag.io.https import Fetched, fetch_policy
 
-    answer = await lookup(f"_mta-sts.{domain}", "TXT")
-    texts = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in answer.values]
-    rec = parse_record(texts)
+    sts_answer, rpt_answer = await asyncio.gather(
+        lookup(f"_mta-sts.{domain}", "TXT"), lookup(f"_smtp._tls.{domain}", "TXT")
+    )
+    rec = parse_record(sts_answer.texts)
+    rpt = tlsrpt.parse_record(rpt_answer.texts)
     host = f"mta-sts.{domain}"
     url = f"https://{host}/.well-known/mta-sts.txt"
     if not rec.found or rec.problems:
-        return rec, Fetched(url, None)
+        return rec, Fetched(url, None), rpt
     found = await asyncio.gather(lookup(host, "A"), lookup(host, "AAAA"))
     addresses = [str(v) for a in found for v in a.values]
     timeout = min(opts.timeout, 15.0)
-    return rec, await fetch_policy(host, addresses, timeout, opts.ca_file, opts.mta_sts_port)
+    got = await fetch_policy(host, addresses, timeout, opts.ca_file, opts.mta_sts_port)
+    return rec, got, rpt
 
 
 def transport_report(
-    domain: str, fetched: tuple[Any, Any], plan: MxPlan, attempts: Sequence[Attempt], lang: str
+    domain: str, fetched: tuple[Any, Any, Any], plan: MxPlan, attempts: Sequence[Attempt], lang: str
 ) -> Any:
     """The ``transport`` section: the MTA-STS record and policy against every MX and what
     the live sessions showed of their certificates."""
     from smtpdiag.core.datafiles import load
     from smtpdiag.core.mtasts import Session, TransportReport, evaluate
 
-    rec, got = fetched
+    rec, got, rpt = fetched
     data = load("smtpdiag.core.data", "transport")
     texts = {**data["en"], **(data.get(lang) or {})}
     sessions = [
@@ -583,7 +588,7 @@ def transport_report(
         sessions,
         texts,
     )
-    return TransportReport(mta_sts=report)
+    return TransportReport(mta_sts=report, tls_rpt=rpt)
 
 
 def proxy_config(opts: ProbeOptions) -> ProxyConfig | None:

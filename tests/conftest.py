@@ -91,6 +91,7 @@ def validate_json_output(doc: Any) -> None:
             ("codes", "compare"),
             ("cards", "explain"),
             ("doctor", "doctor"),
+            ("tls_report", "tls_report"),
             ("error", "usage"),
         )
         kind = next((k for key, k in kinds if key in doc), "probe")

@@ -312,3 +312,29 @@ def test_runs_by_itself_when_tls_decides(rig: Rig, https: PolicyServers) -> None
     doc = json.loads(result.output)
     assert doc["reason"] == "tls-required"
     assert by_host(doc["transport"]["mta_sts"])["mx-plain.sts.test"]["status"] == "no-tls"
+
+
+def test_the_tls_rpt_record_is_checked_too(rig: Rig, https: PolicyServers) -> None:
+    def rpt(address: str) -> dict[str, Any]:
+        result = run_cli(
+            ["probe", "--resolver", rig.resolver, "--port", str(rig.smtp_port), "--ca-file",
+             str(rig.ca_file), "--transport", "--mta-sts-port", str(https.port),
+             "--format", "json", address],
+        )  # fmt: skip
+        return dict(json.loads(result.output)["transport"]["tls_rpt"])
+
+    assert rpt("a@good.sts.test") == {
+        "found": True, "rua": ["mailto:tlsrpt@good.sts.test"], "problems": []
+    }  # fmt: skip
+    assert "only mailto: and https:" in rpt("a@missing.sts.test")["problems"][0]
+    assert rpt("a@wild.sts.test")["found"] is False
+
+
+def test_auth_checks_the_transport_records(rig: Rig) -> None:
+    base = ["auth", "--resolver", rig.resolver, "--dns-timeout", "2", "--no-common-selectors"]
+    doc = json.loads(run_cli([*base, "--format", "json", "good.sts.test"]).output)
+    assert doc["mta_sts_record"] == {"found": True, "id": "20261201T000000", "problems": []}
+    assert doc["tls_rpt_record"]["rua"] == ["mailto:tlsrpt@good.sts.test"]
+    text = run_cli([*base, "two.sts.test"]).output
+    assert "MTA-STS: 2 v=STSv1 TXT records" in text
+    assert "TLS-RPT: no _smtp._tls record" in text

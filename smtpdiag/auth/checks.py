@@ -227,13 +227,25 @@ async def check_auth(
             "dns_timeout",
         )
     resolver = make_resolver(DnsConfig(parse_resolvers(resolvers), dns_timeout))
-    return await run_auth(
-        DnsLookup(resolver),
-        domain.rstrip(".").lower() if domain.isascii() else domain,
-        ip=ip,
-        mail_from=mail_from,
-        helo=helo,
-        selectors=dkim_selectors,
-        dnsbl_zones=dnsbls,
-        common_selectors=common_selectors,
+    lookup = DnsLookup(resolver)
+    name = domain.rstrip(".").lower() if domain.isascii() else domain
+    report, sts, rpt = await asyncio.gather(
+        run_auth(
+            lookup,
+            name,
+            ip=ip,
+            mail_from=mail_from,
+            helo=helo,
+            selectors=dkim_selectors,
+            dnsbl_zones=dnsbls,
+            common_selectors=common_selectors,
+        ),
+        lookup(f"_mta-sts.{name}", "TXT"),
+        lookup(f"_smtp._tls.{name}", "TXT"),
+    )
+    from smtpdiag.core import mtasts, tlsrpt
+    from smtpdiag.core.records import evolve
+
+    return evolve(
+        report, mta_sts=mtasts.parse_record(sts.texts), tls_rpt=tlsrpt.parse_record(rpt.texts)
     )

@@ -12,7 +12,9 @@ from dataclasses import field
 from smtpdiag.auth import dkim, dmarc
 from smtpdiag.auth.spf import SpfResult
 from smtpdiag.core.model import Reason
+from smtpdiag.core.mtasts import StsRecord
 from smtpdiag.core.records import record
+from smtpdiag.core.tlsrpt import RptRecord
 
 
 @record
@@ -52,6 +54,9 @@ class AuthReport:
     ptr: PtrReport | None
     dnsbl: tuple[DnsblResult, ...]
     problems: tuple[str, ...] = field(default=())
+    # smtpdiag auth only (not a probe's refusal report): the transport-security records
+    mta_sts: StsRecord | None = None
+    tls_rpt: RptRecord | None = None
 
 
 @record

@@ -25,6 +25,11 @@ class Answer:
         return self.error in ("nxdomain", "nodata")
 
     @property
+    def texts(self) -> list[str]:
+        """TXT values as text (undecodable bytes replaced)."""
+        return [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in self.values]
+
+    @property
     def failed(self) -> bool:
         return self.error in ("timeout", "servfail", "error")
 

@@ -9,6 +9,7 @@ import re
 from collections.abc import Sequence
 
 from smtpdiag.core.records import record
+from smtpdiag.core.tlsrpt import RptRecord
 
 #: RFC 8461 §3.2: max_age is at most 31557600 seconds (about one year)
 MAX_AGE_LIMIT = 31_557_600
@@ -268,6 +269,8 @@ def _check_mx(host: str, policy: StsPolicy, session: Session | None, t: dict[str
 
 @record
 class TransportReport:
-    """The ``transport`` section of a probe: MTA-STS (DANE and TLS-RPT are not built yet)."""
+    """The ``transport`` section of a probe: MTA-STS and the TLS-RPT record (DANE is not
+    built yet)."""
 
     mta_sts: MtaStsReport | None = None
+    tls_rpt: RptRecord | None = None

@@ -94,6 +94,20 @@ def _report_dict(report: AuthReport) -> dict[str, Any]:
         "ptr": None if report.ptr is None else dataclasses.asdict(report.ptr),
         "dnsbl": [dataclasses.asdict(b) for b in report.dnsbl],
         "problems": list(report.problems),
+        "mta_sts_record": None
+        if report.mta_sts is None
+        else {
+            "found": report.mta_sts.found,
+            "id": report.mta_sts.id,
+            "problems": list(report.mta_sts.problems),
+        },
+        "tls_rpt_record": None
+        if report.tls_rpt is None
+        else {
+            "found": report.tls_rpt.found,
+            "rua": list(report.tls_rpt.rua),
+            "problems": list(report.tls_rpt.problems),
+        },
     }
 
 
@@ -180,6 +194,28 @@ def render_auth(
             out.append(style(escape(f"{b.name} ({b.zone}): {b.error}"), "warn"))
         else:
             out.append(style(escape(t["not_listed"].format(name=b.name, zone=b.zone)), "dim"))
+    out.extend(_transport_records(report, style, t))
+    return out
+
+
+def _transport_records(report: AuthReport, style: Style, t: dict[str, str]) -> list[str]:
+    """The MTA-STS and TLS-RPT records (smtpdiag auth; a probe's report has none)."""
+    out: list[str] = []
+    sts, rpt = report.mta_sts, report.tls_rpt
+    if sts is not None:
+        if not sts.found:
+            out.append(style(t["sts_none"], "dim"))
+        elif sts.problems:
+            out.append(style("MTA-STS: " + escape("; ".join(sts.problems)), "bad"))
+        else:
+            out.append(escape(t["sts_ok"].format(id=sts.id)))
+    if rpt is not None:
+        if not rpt.found:
+            out.append(style(t["rpt_none"], "dim"))
+        elif rpt.problems:
+            out.append(style("TLS-RPT: " + escape("; ".join(rpt.problems)), "bad"))
+        else:
+            out.append(escape(t["rpt_ok"].format(rua=", ".join(rpt.rua))))
     return out
 
 

@@ -324,11 +324,18 @@ def _transport_json(result: ProbeResult) -> dict[str, Any] | None:
     transport = result.transport
     if transport is None:
         return None
+    rpt = transport.tls_rpt
+    rpt_json = (
+        None
+        if rpt is None
+        else {"found": rpt.found, "rua": list(rpt.rua), "problems": list(rpt.problems)}
+    )
     sts = transport.mta_sts
     if sts is None:
-        return {"mta_sts": None}
+        return {"mta_sts": None, "tls_rpt": rpt_json}
     policy = sts.policy
     return {
+        "tls_rpt": rpt_json,
         "mta_sts": {
             "domain": sts.domain,
             "record": {
@@ -362,7 +369,7 @@ def _transport_json(result: ProbeResult) -> dict[str, Any] | None:
                 for c in sts.mx
             ],
             "summary": sts.summary,
-        }
+        },
     }
 
 
@@ -614,6 +621,14 @@ def render_verdict(result: ProbeResult, style: Style = plain, lang: str = "en") 
         for c in sts.mx:
             role = "ok" if c.status == "ok" else "dim" if c.status == "unchecked" else "bad"
             out.append(style(f"    {escape(c.text)}", role))
+        rpt = result.transport.tls_rpt if result.transport is not None else None
+        if rpt is not None:
+            if not rpt.found:
+                out.append(style(f"  {t['tlsrpt_none']}", "dim"))
+            elif rpt.problems:
+                out.append(style(f"  TLS-RPT: {escape('; '.join(rpt.problems))}", "bad"))
+            else:
+                out.append(f"  {escape(t['tlsrpt_rua'].format(rua=', '.join(rpt.rua)))}")
     if result.auth is not None:
         from smtpdiag.render.auth import auth_summary, render_auth
 
