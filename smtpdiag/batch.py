@@ -50,12 +50,14 @@ from smtpdiag.prober import (
     client_ip,
     client_view,
     default_helo,
+    fetch_sts,
     fixed_plan,
     needs_auth,
     parse_resolvers,
     proxy_config,
     random_local_part,
     settle,
+    transport_report,
     with_finding,
 )
 
@@ -115,14 +117,10 @@ class Batch:
     """One run over a list of addresses (see the module's docstring)."""
 
     def __init__(self, opts: ProbeOptions) -> None:
-        if opts.transport:
-            from smtpdiag.core.errors import UsageError
-
-            raise UsageError(
-                "transport: the MTA-STS checks run for one address at a time (not in lists)",
-                "transport",
-            )
         self.opts = opts
+        #: --transport: each domain's MTA-STS and TLS-RPT records and policy, fetched once
+        #: while its sessions run
+        self.sts: dict[str, asyncio.Future[Any]] = {}
         self.helo = opts.helo or default_helo()
         self.rcpts = opts.rcpts_per_session
         self.rate = opts.rate
@@ -216,6 +214,15 @@ class Batch:
 
     # -- MX plans ------------------------------------------------------------------------
 
+    def _fetch_sts(self, addr: Address, plan: MxPlan) -> None:
+        if not self.opts.transport or plan.source in ("server-option", "ip-literal", "null"):
+            return
+        if addr.domain not in self.sts:
+            self._dns()
+            self.sts[addr.domain] = asyncio.ensure_future(
+                fetch_sts(self.lookup, addr.domain, self.opts)
+            )
+
     def _dns(self) -> Any:
         if self.resolver is None:
             from smtpdiag.io.dns import DnsConfig, DnsLookup, make_resolver
@@ -269,6 +276,7 @@ class Batch:
             while todo:
                 group = todo.popleft()
                 plan = await self._plan_for(group[0].addr)
+                self._fetch_sts(group[0].addr, plan)
                 if plan.source == "null" or not any(h.addresses for h in plan.hosts):
                     for item in group:
                         self._finish(item, plan)
@@ -623,6 +631,11 @@ class Batch:
                 summary=diagnosis.summary + retry_note(item.retries, diagnosis.verdict, opts.lang),
             )
         diagnosis = settle(diagnosis, item.addr, annotated, opts, finding)
+        transport = None
+        fetching = self.sts.get(item.addr.domain)
+        if fetching is not None:
+            fetched = await fetching
+            transport = transport_report(item.addr.domain, fetched, plan, annotated, opts.lang)
         started = item.started or now
         result = ProbeResult(
             address=item.addr,
@@ -636,6 +649,7 @@ class Batch:
             auth=report,
             finding=finding,
             client=client_view(annotated, opts, diagnosis.deciding),
+            transport=transport,
             options=self._options,
             retries=tuple(item.retries),
         )

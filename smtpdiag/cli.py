@@ -496,11 +496,6 @@ def probe(
             raise UsageError("give ADDRESS... or --file FILE (try: smtpdiag probe --help)")
         if list_file is not None and addresses:
             raise UsageError("give ADDRESS... or --file FILE, not both")
-        if transport and (list_file is not None or len(addresses) > 1):
-            raise UsageError(
-                "--transport checks one address at a time for now (not in lists): probe an "
-                "address of each domain with it"
-            )
         if list_file is not None:
             listing.read_file(list_file, column)
         else:

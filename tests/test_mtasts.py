@@ -295,10 +295,25 @@ def test_mx_patterns(pattern: str, host: str, matches: bool) -> None:
     assert mx_matches(pattern, host) is matches
 
 
-def test_transport_is_refused_for_lists(rig: Rig) -> None:
-    result = run_cli(["probe", "--transport", "a@good.sts.test", "b@good.sts.test"])
-    assert result.exit_code == 2
-    assert "--transport checks one address at a time" in result.output
+def test_transport_in_a_list_fetches_each_policy_once(rig: Rig, https: PolicyServers) -> None:
+    before = len(https.requests)
+    result = run_cli(
+        ["probe", "--resolver", rig.resolver, "--port", str(rig.smtp_port), "--ca-file",
+         str(rig.ca_file), "--transport", "--mta-sts-port", str(https.port), "--format",
+         "jsonl", "--no-progress", "a@good.sts.test", "b@good.sts.test", "c@badcert.sts.test"],
+    )  # fmt: skip
+    docs = {d["address"]: d for d in map(json.loads, result.stdout.splitlines())}
+    assert (
+        by_host(docs["a@good.sts.test"]["transport"]["mta_sts"])["mx1.sts.test"]["status"] == "ok"
+    )
+    assert docs["b@good.sts.test"]["transport"]["mta_sts"]["policy"]["mode"] == "enforce"
+    bad = by_host(docs["c@badcert.sts.test"]["transport"]["mta_sts"])["mx-wrong.sts.test"]
+    assert bad["status"] == "bad-cert"
+    fetched = https.requests[before:]
+    assert sorted(fetched) == [
+        "mta-sts.badcert.sts.test /.well-known/mta-sts.txt",
+        "mta-sts.good.sts.test /.well-known/mta-sts.txt",
+    ]
 
 
 def test_runs_by_itself_when_tls_decides(rig: Rig, https: PolicyServers) -> None:
