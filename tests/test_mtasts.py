@@ -56,6 +56,10 @@ POLICIES: dict[str, tuple[int, dict[str, str], bytes]] = {
 }
 
 
+#: policies sent with Transfer-Encoding: chunked
+CHUNKED = {"mta-sts.wild.sts.test"}
+
+
 class PolicyServers:
     """HTTPS on 127.0.0.85/86/87, one port: the answer for each Host of POLICIES."""
 
@@ -110,8 +114,15 @@ class PolicyServers:
             )
             self.requests.append(f"{host} {head.split()[1]}")
             status, headers, body = POLICIES.get(host, (404, {"Content-Type": "text/plain"}, b"no"))
-            lines = [f"HTTP/1.1 {status} X", f"Content-Length: {len(body)}", "Connection: close"]
+            lines = [f"HTTP/1.1 {status} X", "Connection: close"]
             lines += [f"{k}: {v}" for k, v in headers.items()]
+            if host in CHUNKED:  # in two chunks, as an HTTP/1.1 server may send it
+                half = len(body) // 2
+                parts = [body[:half], body[half:]]
+                body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+                lines.append("Transfer-Encoding: chunked")
+            else:
+                lines.append(f"Content-Length: {len(body)}")
             writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
             await writer.drain()
         except (OSError, asyncio.IncompleteReadError, ssl.SSLError):
@@ -179,7 +190,9 @@ def test_an_mx_missing_from_an_enforced_policy(rig: Rig, https: PolicyServers) -
 
 
 def test_a_wildcard_matches_one_label(rig: Rig, https: PolicyServers) -> None:
+    # (this policy comes chunked, CRLF line ends and a charset in its Content-Type)
     _, sts = transport(rig, https, "a@wild.sts.test")
+    assert sts["policy"]["max_age"] == 86400
     assert by_host(sts)["mx1.sts.test"]["pattern"] == "*.sts.test"
 
 

@@ -43,7 +43,11 @@ async def fetch_policy(
     url = f"https://{host}/.well-known/mta-sts.txt"
     if not addresses:
         return Fetched(url, None, error=f"{host} has no address in DNS", error_kind="dns")
-    context = ssl.create_default_context(cafile=ca_file)
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        return Fetched(url, None, error=f"cannot load the CA file {ca_file}: {exc}",
+                       error_kind="tls")  # fmt: skip
     last = Fetched(url, None, error="no address answered", error_kind="connect")
     try:
         async with asyncio.timeout(timeout):
