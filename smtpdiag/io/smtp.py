@@ -75,11 +75,14 @@ class _Wire(asyncio.Protocol):
         self.closed: str | None = None
         self._waiter: asyncio.Future[None] | None = None
         self.lost: asyncio.Future[None] | None = None  # done when the socket is closed
+        self.eof: asyncio.Future[None] | None = None  # done when the server has closed its side
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        self.lost = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.lost = loop.create_future()
+        self.eof = loop.create_future()
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
@@ -88,6 +91,8 @@ class _Wire(asyncio.Protocol):
     def eof_received(self) -> bool:
         self.closed = "the server closed the connection"
         self._wake()
+        if self.eof is not None and not self.eof.done():
+            self.eof.set_result(None)
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -95,8 +100,9 @@ class _Wire(asyncio.Protocol):
             self.closed = f"connection lost: {exc}" if exc else "the server closed the connection"
         self.transport = None
         self._wake()
-        if self.lost is not None and not self.lost.done():
-            self.lost.set_result(None)
+        for done in (self.lost, self.eof):
+            if done is not None and not done.done():
+                done.set_result(None)
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
@@ -308,13 +314,22 @@ class _Runner:
         self.tls_info = loop.run_in_executor(None, _tls_facts, *facts, self.host, self.opts.ca_file)
         return TlsDone(None, _ms(started))
 
-    async def close(self) -> None:
+    async def close(self, after_quit: bool = False) -> None:
         """Close, and wait (bounded) until the socket is really closed: after TLS the
         shutdown takes a few loop turns, and a caller that ends its loop at once would
-        otherwise leak the socket."""
+        otherwise leak the socket.
+
+        ``after_quit``: the server answered QUIT, so it closes first (RFC 5321 §4.1.1.10);
+        wait for that, bounded. Postfix tells its connection counter (anvil) before it
+        closes, so a list's next session is never counted as one too many there."""
         transport, lost = self.wire.transport, self.wire.lost
         if transport is None or lost is None:
             return
+        eof = self.wire.eof
+        if after_quit and eof is not None and not eof.done():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(QUIT_GRACE):
+                    await asyncio.shield(eof)
         transport.close()
         try:
             async with asyncio.timeout(0.5):
@@ -322,6 +337,9 @@ class _Runner:
         except TimeoutError:
             transport.abort()
 
+
+#: how long to wait for the server to close after answering QUIT
+QUIT_GRACE = 0.5
 
 _ENCODING_DER = 2  # _ssl.ENCODING_DER; the ssl module does not re-export it
 
@@ -446,8 +464,9 @@ async def run_session(
     except TimeoutError:
         conv.abort("the overall deadline was reached", "timeout")
     finally:
-        await runner.close()
-    out = conv.outcome()
+        out = conv.outcome()
+        answered = any(s.stage == "quit" and s.reply is not None for s in out.steps)
+        await runner.close(after_quit=answered)
     tls = out.tls
     if runner.tls_info is not None:
         try:
