@@ -57,6 +57,7 @@ from smtpdiag.prober import (
     proxy_config,
     random_local_part,
     settle,
+    tester_attempts,
     transport_report,
     with_finding,
 )
@@ -631,6 +632,7 @@ class Batch:
                 summary=diagnosis.summary + retry_note(item.retries, diagnosis.verdict, opts.lang),
             )
         diagnosis = settle(diagnosis, item.addr, annotated, opts, finding)
+        annotated = tester_attempts(annotated, diagnosis)
         transport = None
         fetching = self.sts.get(item.addr.domain)
         if fetching is not None:

@@ -395,6 +395,7 @@ async def _probe(
     for task in prefetch:
         task.cancel()
     diagnosis = settle(with_finding(diagnosis, finding), addr, annotated, opts, finding)
+    annotated = tester_attempts(annotated, diagnosis)
     transport = None
     tls_decided = diagnosis.reason in ("tls-required", "tls-failed") or opts.starttls == "require"
     if sts_task is None and tls_decided and lookup is not None and addr.ip_literal is None:
@@ -598,6 +599,17 @@ def proxy_config(opts: ProbeOptions) -> ProxyConfig | None:
     from smtpdiag.core.proxyurl import parse_proxy
 
     return parse_proxy(opts.proxy)
+
+
+def tester_attempts(attempts: Sequence[Attempt], diagnosis: Diagnosis) -> tuple[Attempt, ...]:
+    """The attempts, with a refusal of this tester shown as what it is: ``unknown`` (it
+    says nothing of the mailbox), as the result's verdict says."""
+    if diagnosis.blocked_side != "tester" or diagnosis.verdict != "unknown":
+        return tuple(attempts)
+    return tuple(
+        evolve(a, verdict="unknown") if a.verdict in ("undeliverable", "temporary") else a
+        for a in attempts
+    )
 
 
 def with_finding(diagnosis: Diagnosis, finding: Finding | None) -> Diagnosis:

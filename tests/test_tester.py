@@ -87,6 +87,8 @@ def test_a_blocklist_refusal_of_our_address_is_unknown_not_undeliverable(rig: Ri
     )
     assert doc["summary"].startswith("The status of alice@blocked.tester.test is unknown")
     assert doc["client"]["local_ip"] == "127.0.0.1" and doc["client"]["nat"] is False
+    # the attempt says the same as the result: nothing was learnt about the mailbox
+    assert [a["verdict"] for a in doc["attempts"]] == ["unknown"]
 
 
 def test_behind_nat_the_quoted_address_is_the_one_checked(rig: Rig) -> None:
