@@ -151,6 +151,42 @@ def dns_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def connect_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """-4, -6, --source-address, --proxy and --public-ip: how this host reaches the MX
+    hosts, shared by probe and doctor."""
+    options = [
+        click.option("-4", "ipv4", is_flag=True, help="Connect over IPv4 only."),
+        click.option("-6", "ipv6", is_flag=True, help="Connect over IPv6 only."),
+        click.option("--source-address", metavar="IP", help="Local address to connect from."),
+        click.option(
+            "--proxy",
+            metavar="URL",
+            envvar="SMTPDIAG_PROXY",
+            help="Connect through a proxy: socks5://[user:pass@]host:port, socks5h:// (the "
+            "proxy resolves the MX names), socks4://, socks4a://, or http:// (CONNECT). Also "
+            "$SMTPDIAG_PROXY. For a network that blocks outbound port 25.",
+        ),
+        click.option(
+            "--public-ip",
+            metavar="IP",
+            help="The address the world sees this host as (behind NAT): what the reverse "
+            "DNS and blocklist checks ask about.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _families(ipv4: bool, ipv6: bool) -> tuple[int, ...]:
+    """-4 and -6: the address families to connect over (both flags, or neither: both)."""
+    if ipv4 and not ipv6:
+        return (4,)
+    if ipv6 and not ipv4:
+        return (6,)
+    return (4, 6)
+
+
 dkim_selector_option = click.option(
     "--dkim-selector",
     "dkim_selectors",
@@ -213,23 +249,7 @@ def main() -> None:
 @dns_options
 @_float_option("--timeout", default=30.0, help="Seconds to wait for each SMTP reply.")
 @_float_option("--deadline", default=120.0, help="Seconds for the whole probe of one address.")
-@click.option("-4", "ipv4", is_flag=True, help="Connect over IPv4 only.")
-@click.option("-6", "ipv6", is_flag=True, help="Connect over IPv6 only.")
-@click.option("--source-address", metavar="IP", help="Local address to connect from.")
-@click.option(
-    "--proxy",
-    metavar="URL",
-    envvar="SMTPDIAG_PROXY",
-    help="Connect through a proxy: socks5://[user:pass@]host:port, socks5h:// (the proxy "
-    "resolves the MX names), socks4://, socks4a://, or http:// (CONNECT). Also "
-    "$SMTPDIAG_PROXY. For a network that blocks outbound port 25.",
-)
-@click.option(
-    "--public-ip",
-    metavar="IP",
-    help="The address the world sees this host as (behind NAT): what the reverse DNS and "
-    "blocklist checks ask about.",
-)
+@connect_options
 @click.option(
     "--transport",
     is_flag=True,
@@ -425,11 +445,7 @@ def probe(
     from smtpdiag.listrun import ListRun
     from smtpdiag.prober import ProbeOptions, check_options
 
-    families: tuple[int, ...] = (4, 6)
-    if ipv4 and not ipv6:
-        families = (4,)
-    elif ipv6 and not ipv4:
-        families = (6,)
+    families = _families(ipv4, ipv6)
     opts = ProbeOptions(
         mail_from=mail_from,
         helo=helo,
@@ -743,16 +759,7 @@ Exit codes:
 @click.option("--port", type=int, default=25, show_default=True, help="SMTP port of the MX hosts.")
 @dns_options
 @_float_option("--timeout", default=10.0, help="Seconds to wait to connect and for each reply.")
-@click.option("-4", "ipv4", is_flag=True, help="Connect over IPv4 only.")
-@click.option("-6", "ipv6", is_flag=True, help="Connect over IPv6 only.")
-@click.option("--source-address", metavar="IP", help="Local address to connect from.")
-@click.option(
-    "--proxy",
-    metavar="URL",
-    envvar="SMTPDIAG_PROXY",
-    help="Connect through this proxy (see probe).",
-)
-@click.option("--public-ip", metavar="IP", help="The address the world sees this host as.")
+@connect_options
 @click.option(
     "--dnsbl",
     "dnsbls",
@@ -801,7 +808,7 @@ def doctor(
     from smtpdiag.render import text as render
     from smtpdiag.render.doctor import doctor_dict, render_doctor
 
-    families: tuple[int, ...] = (4,) if ipv4 and not ipv6 else (6,) if ipv6 and not ipv4 else (4, 6)
+    families = _families(ipv4, ipv6)
     opts = ProbeOptions(
         helo=helo,
         port=port,
