@@ -10,6 +10,9 @@ import asyncio
 import random
 from collections.abc import Sequence
 
+import smtpdiag.io.dnsfeatures  # noqa: F401  (first: dnspython's feature probe)
+
+# isort: split
 import dns.asyncresolver
 import dns.exception
 import dns.name
