@@ -544,3 +544,16 @@ def test_a_placeholder_lookalike_stays_text(lists_rig: Rig) -> None:
     shared.line(to_dict(result, shared=shared))
     later = json.loads(shared.line(to_dict(saying(stale), shared=shared)))
     assert later["summary"] == stale and later["mx"] == doc["mx"]
+
+
+def test_summaries_count_in_the_singular_and_plural() -> None:
+    from smtpdiag.core.listinput import ListLine
+    from smtpdiag.render.lists import bad_line_outcome, summary_markdown, summary_text
+
+    one = [bad_line_outcome(ListLine(1, "not an address", None, "bad address"), None)]
+    assert "smtpdiag: 1 address in 0.5 s" in summary_text(one, 0.5, 1)
+    assert "(2.0/s, 1 SMTP session)" in summary_text(one, 0.5, 1)
+    assert "smtpdiag: 2 addresses in" in summary_text(one * 2, 0.5, 3)
+    assert "3 SMTP sessions)" in summary_text(one * 2, 0.5, 3)
+    assert "1 address in 0.5 s" in summary_markdown(one, 0.5)
+    assert "2 addresses in 0.5 s" in summary_markdown(one * 2, 0.5)

@@ -243,13 +243,20 @@ def _md(text: str) -> str:
     return escape(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 address``, ``2 addresses``, ``1 SMTP session``, ``3 SMTP sessions``."""
+    if n == 1:
+        return f"1 {noun}"
+    return f"{n} {noun}es" if noun.endswith("ss") else f"{n} {noun}s"
+
+
 def summary_markdown(outcomes: Sequence[Outcome], elapsed_s: float, limit: int = 200) -> str:
     """A Markdown report (for ``$GITHUB_STEP_SUMMARY``): counts, then what did not pass."""
     counts = collections.Counter(o.verdict or "bad line" for o in outcomes)
     expected = [o for o in outcomes if o.met is not None]
     lines = ["## smtpdiag probe", ""]
     rate = len(outcomes) / elapsed_s if elapsed_s > 0 else 0.0
-    lines.append(f"{len(outcomes)} addresses in {elapsed_s:.1f} s ({rate:.0f}/s).")
+    lines.append(f"{_count(len(outcomes), 'address')} in {elapsed_s:.1f} s ({rate:.0f}/s).")
     if expected:
         held = sum(1 for o in expected if o.met)
         lines.append(f"Expectations: {held} of {len(expected)} held.")
@@ -308,8 +315,8 @@ class Tally:
         """Counts per verdict, reason and domain, time, rate, expectations."""
         rate = self.n / elapsed_s if elapsed_s > 0 else 0.0
         out = [
-            f"smtpdiag: {self.n} addresses in {elapsed_s:.1f} s ({rate:.1f}/s, "
-            f"{sessions} SMTP sessions)",
+            f"smtpdiag: {_count(self.n, 'address')} in {elapsed_s:.1f} s ({rate:.1f}/s, "
+            f"{_count(sessions, 'SMTP session')})",
             "  verdicts: " + ", ".join(f"{v} {c}" for v, c in self.verdicts.most_common()),
         ]
         if self.reasons:
