@@ -1,13 +1,45 @@
 """A small fake authoritative DNS server (UDP + TCP) for demos and tests.
 
-Zones are ordinary zone files named ``<origin>.zone`` in one directory; an optional
-``behaviour.toml`` next to them injects faults (dropped queries, SERVFAIL, UDP truncation)::
+Zones are ordinary zone files named ``<origin>.zone`` in one directory (the root zone is
+``..zone``); an optional ``behaviour.toml`` next to them injects faults (dropped queries,
+SERVFAIL, UDP truncation) and can have zones DNSSEC-signed at load time::
 
     timeout = ["slow.example."]      # no reply at all, any qtype
     servfail = ["broken.example."]   # rcode SERVFAIL
     truncate_udp_over = 512          # bigger UDP answers get TC=1 (client retries over TCP)
 
-Run it by hand with ``python -m smtpdiag.testing.dns_server DIRECTORY --port 5300``.
+    [dnssec]                         # optional; every key is optional
+    sign = ["*"]                     # zones to sign ("*": all of them); others stay unsigned
+    no_ds = ["island.test."]         # signed, but the parent zone holds no DS for it
+    bogus = ["_25._tcp.mx.bogus.test./TLSA"]  # "owner/TYPE": that rrset's RRSIG is corrupted
+    expired = ["old.test."]          # every signature of the zone expired in the past
+    nsec3 = ["hashed.test."]         # authenticated denial with NSEC3 instead of NSEC
+    ad = false                       # true: AD on answers made only of secure data
+
+Signing (fresh ECDSAP256SHA256 keys at every start; see :mod:`smtpdiag.testing.dnssec`)
+puts each signed child's DS (and a delegation NS if missing) into its signed parent zone;
+the DS and DNSKEY of each signed zone without a signed parent are the trust anchors
+(:attr:`FakeDNSServer.trust_anchors`). With DNSSEC signing the server answers:
+
+* queries with the DO bit: RRSIGs beside every answer rrset, and for NXDOMAIN/NODATA the
+  SOA plus the NSEC/NSEC3 records (signed) proving the denial, as RFC 4035 §3.1.3 and
+  RFC 5155 §7.2 describe, wildcard answers and wildcard NODATA included. Without DO no
+  RRSIG, NSEC or NSEC3 record is sent unless the qtype asks for it (RRSIG returns all the
+  signatures at the name);
+* DS at the apex of a served zone from the parent served zone (with its denial when it
+  has no DS); DNSKEY from the zone's apex;
+* ``ad = true``: the AD flag, for queries with DO or AD, when every rrset of the answer
+  and authority sections is signed in a zone whose chain of trust from an anchor is
+  intact (signed, not expired, DS present and not bogus all the way up) and not listed
+  in ``bogus``, as a validating resolver would. Never otherwise.
+
+Not supported: referrals (a delegation to a zone that is not served is answered as
+data, unsigned), NSEC3 opt-out, DNAME, more than one key per zone, key rollovers.
+
+Run it by hand with ``python -m smtpdiag.testing.dns_server DIRECTORY --port 5300``;
+``--write-anchor FILE`` writes the trust anchors, ``--export-signed OUTDIR`` writes the
+signed zones (``<origin>.zone`` with ``$ORIGIN``) and ``trust-anchor.txt`` for a real
+server such as nsd, then exits.
 """
 
 from __future__ import annotations
@@ -19,7 +51,7 @@ import socket
 import struct
 import threading
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import field
 from pathlib import Path
 from typing import Literal, Self, cast
@@ -41,11 +73,22 @@ import dns.zone
 from dns.rdtypes.ANY.CNAME import CNAME
 
 from smtpdiag.core.records import record
+from smtpdiag.testing.dnssec import (
+    Denial,
+    DNSSECConfig,
+    default_soa,
+    parse_config,
+    sign_zones,
+    zone_filename,
+    zone_text,
+)
 
 __all__ = [
     "Behaviour",
+    "DNSSECConfig",
     "FakeDNSServer",
     "ThreadedFakeDNS",
+    "export_signed",
     "load_behaviour",
     "load_directory",
     "load_zones",
@@ -60,21 +103,28 @@ _IN = dns.rdataclass.IN
 
 @record
 class Behaviour:
-    """Fault injection: which names time out or SERVFAIL, and the UDP truncation threshold."""
+    """Fault injection: which names time out or SERVFAIL, the UDP truncation threshold,
+    and which zones are DNSSEC-signed (and broken)."""
 
     timeout: frozenset[dns.name.Name] = frozenset()
     servfail: frozenset[dns.name.Name] = frozenset()
     truncate_udp_over: int = 512
+    dnssec: DNSSECConfig = DNSSECConfig()
 
     @classmethod
     def of(
-        cls, timeout: Iterable[str] = (), servfail: Iterable[str] = (), truncate_udp_over: int = 512
+        cls,
+        timeout: Iterable[str] = (),
+        servfail: Iterable[str] = (),
+        truncate_udp_over: int = 512,
+        dnssec: DNSSECConfig | None = None,
     ) -> Behaviour:
         """Build from textual names (relative names are made absolute)."""
         return cls(
             frozenset(map(dns.name.from_text, timeout)),
             frozenset(map(dns.name.from_text, servfail)),
             truncate_udp_over,
+            dnssec or DNSSECConfig(),
         )
 
 
@@ -82,7 +132,7 @@ def load_behaviour(path: str | Path) -> Behaviour:
     """Parse a ``behaviour.toml`` file; unknown keys or wrong types raise ``ValueError``."""
     with open(path, "rb") as fh:
         data = tomllib.load(fh)
-    unknown = set(data) - {"timeout", "servfail", "truncate_udp_over"}
+    unknown = set(data) - {"timeout", "servfail", "truncate_udp_over", "dnssec"}
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {sorted(unknown)}")
     lists: dict[str, list[str]] = {}
@@ -94,7 +144,8 @@ def load_behaviour(path: str | Path) -> Behaviour:
     limit = data.get("truncate_udp_over", 512)
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 12:
         raise ValueError(f"{path}: 'truncate_udp_over' must be an integer >= 12")
-    return Behaviour.of(lists["timeout"], lists["servfail"], limit)
+    dnssec = parse_config(data.get("dnssec", {}), f"{path}: [dnssec]")
+    return Behaviour.of(lists["timeout"], lists["servfail"], limit, dnssec)
 
 
 def load_zones(directory: str | Path) -> dict[dns.name.Name, dns.zone.Zone]:
@@ -123,72 +174,197 @@ class _Result:
     answer: list[dns.rrset.RRset] = field(default_factory=list)
     authority: list[dns.rrset.RRset] = field(default_factory=list)
     cname_target: dns.name.Name | None = None
+    #: Every rrset of answer + authority is signed, in a secure zone, and not bogus.
+    secure: bool = False
 
 
 class _ServedZone:
     """A zone plus precomputed lookup data (existing names incl. empty non-terminals)."""
 
-    def __init__(self, zone: dns.zone.Zone) -> None:
+    def __init__(
+        self,
+        zone: dns.zone.Zone,
+        secure: bool = False,
+        bogus: frozenset[tuple[dns.name.Name, dns.rdatatype.RdataType]] = frozenset(),
+    ) -> None:
         assert zone.origin is not None
         self.zone = zone
         self.origin: dns.name.Name = zone.origin
+        #: Whether the zone's chain of trust is intact (see dnssec.SignedZones.secure).
+        self.secure = secure
+        self.bogus = bogus
+        self.denial = Denial.of(zone)
+        self.hidden = frozenset() if self.denial is None else self.denial.hidden  # NSEC3 owners
         self.existing: set[dns.name.Name] = {self.origin}
         for name in zone.nodes:
+            if name in self.hidden:
+                continue
             while name != self.origin and name.is_subdomain(self.origin):
                 self.existing.add(name)
                 name = name.parent()
-        soa = zone.get_rdataset(self.origin, dns.rdatatype.SOA)
-        if soa is None:  # zone files may omit the SOA: synthesize one for negative answers
-            ns = dns.name.Name((b"ns",)).concatenate(self.origin)  # works for the root too
-            host = dns.name.Name((b"hostmaster",)).concatenate(self.origin)
-            text = f"{ns} {host} 1 3600 600 86400 60"
-            soa = dns.rdataset.from_rdata(60, dns.rdata.from_text(_IN, dns.rdatatype.SOA, text))
+        self.cuts = frozenset(
+            name
+            for name, node in zone.nodes.items()
+            if name != self.origin and node.get_rdataset(_IN, dns.rdatatype.NS) is not None
+        )
+        # zone files may omit the SOA: synthesize one for negative answers
+        soa = zone.get_rdataset(self.origin, dns.rdatatype.SOA) or default_soa(self.origin)
         rdata = soa[0]
         assert isinstance(rdata, dns.rdtypes.ANY.SOA.SOA)
+        self.soa = soa
         # RFC 2308 §3: the negative-answer SOA TTL is capped by its MINIMUM field.
-        self.soa = dns.rrset.from_rdata_list(self.origin, min(soa.ttl, rdata.minimum), [rdata])
+        self.soa_ttl = min(soa.ttl, rdata.minimum)
 
-    def negative(self, rcode: dns.rcode.Rcode) -> _Result:
-        """NXDOMAIN/NODATA with the zone's SOA in the authority section."""
-        return _Result(rcode, authority=[self.soa])
+    def _node(self, name: dns.name.Name) -> tuple[dns.node.Node, dns.name.Name] | None:
+        """The node for *name*, or the matching wildcard node (RFC 1034 §4.3.3), with its
+        owner name in the zone."""
+        node = None if name in self.hidden else self.zone.get_node(name)
+        if node is not None:
+            return node, name
+        if name in self.existing:
+            return None
+        wildcard = _WILDCARD.concatenate(self.encloser(name))
+        node = self.zone.get_node(wildcard)
+        return None if node is None else (node, wildcard)
 
-    def _node(self, name: dns.name.Name) -> dns.node.Node | None:
-        """The node for *name*, or the matching wildcard node (RFC 1034 §4.3.3)."""
-        node = self.zone.get_node(name)
-        if node is not None or name in self.existing:
-            return node
-        encloser = name.parent()
-        while encloser not in self.existing:
-            encloser = encloser.parent()
-        return self.zone.get_node(_WILDCARD.concatenate(encloser))
+    def encloser(self, name: dns.name.Name) -> dns.name.Name:
+        """The closest encloser of *name*: its longest existing ancestor (or itself)."""
+        while name not in self.existing:
+            name = name.parent()
+        return name
 
-    def lookup(self, name: dns.name.Name, qtype: dns.rdatatype.RdataType) -> _Result:
-        """Answer *qtype* at *name*; owner names use the caller's spelling of *name*."""
-        node = self._node(name)
-        if node is None:
-            exists = name in self.existing
-            return self.negative(dns.rcode.NOERROR if exists else dns.rcode.NXDOMAIN)
-        if qtype == dns.rdatatype.ANY:
-            rdatasets = list(node.rdatasets)
+    def below_cut(self, name: dns.name.Name) -> bool:
+        """Whether *name* is strictly below a delegation point (glue, occluded data)."""
+        while name != self.origin and name.is_subdomain(self.origin):
+            name = name.parent()
+            if name in self.cuts:
+                return True
+        return False
+
+    def lookup(
+        self, name: dns.name.Name, qtype: dns.rdatatype.RdataType, dnssec: bool = False
+    ) -> _Result:
+        """Answer *qtype* at *name*; owner names use the caller's spelling of *name*.
+
+        With *dnssec* (the query's DO bit) RRSIGs and denial proofs are added."""
+        out = _Sections(self, dnssec)
+        found = self._node(name)
+        if found is None:
+            out.add_soa()
+            if name in self.existing:
+                out.add_proof(name, lambda denial: denial.nodata(name))
+                return out.result(dns.rcode.NOERROR)
+            encloser = self.encloser(name)
+            out.add_proof(name, lambda denial: denial.nxdomain(name, encloser))
+            return out.result(dns.rcode.NXDOMAIN)
+        node, owner = found
+        wildcard = owner is not name  # _node returns *name* itself unless it used a wildcard
+        if qtype == dns.rdatatype.RRSIG:  # asked for explicitly: every signature at the name
+            rdatasets = [rds for rds in node.rdatasets if rds.rdtype == dns.rdatatype.RRSIG]
+        elif qtype == dns.rdatatype.ANY:
+            hide = {dns.rdatatype.RRSIG} if dnssec else _DNSSEC_ONLY
+            rdatasets = [rds for rds in node.rdatasets if rds.rdtype not in hide]
         else:
-            found = node.get_rdataset(_IN, qtype)
-            if found is None and qtype != dns.rdatatype.CNAME:
-                found = node.get_rdataset(_IN, dns.rdatatype.CNAME)
-            rdatasets = [] if found is None else [found]
+            found_rds = node.get_rdataset(_IN, qtype)
+            if found_rds is None and qtype != dns.rdatatype.CNAME:
+                found_rds = node.get_rdataset(_IN, dns.rdatatype.CNAME)
+            rdatasets = [] if found_rds is None else [found_rds]
         if not rdatasets:
-            return self.negative(dns.rcode.NOERROR)
-        answer = [dns.rrset.from_rdata_list(name, rds.ttl, list(rds)) for rds in rdatasets]
+            out.add_soa()
+            if wildcard:
+                encloser = owner.parent()
+                out.add_proof(name, lambda denial: denial.wildcard_nodata(name, encloser))
+            else:
+                out.add_proof(name, lambda denial: denial.nodata(name))
+            return out.result(dns.rcode.NOERROR)
+        for rds in rdatasets:
+            out.add(out.answer, name, owner, rds, signed=qtype != dns.rdatatype.RRSIG)
+        if wildcard:
+            encloser = owner.parent()
+            out.add_proof(name, lambda denial: denial.wildcard_answer(name, encloser))
         cname = rdatasets[0][0]
         if isinstance(cname, CNAME) and qtype not in (dns.rdatatype.CNAME, dns.rdatatype.ANY):
-            return _Result(dns.rcode.NOERROR, answer, cname_target=cname.target)
-        return _Result(dns.rcode.NOERROR, answer)
+            return out.result(dns.rcode.NOERROR, cname.target)
+        return out.result(dns.rcode.NOERROR)
+
+
+_DNSSEC_ONLY = frozenset({dns.rdatatype.RRSIG, dns.rdatatype.NSEC, dns.rdatatype.NSEC3})
+_Proof = list[tuple[dns.name.Name, dns.rdatatype.RdataType]]
+
+
+class _Sections:
+    """Collects one lookup's answer and authority rrsets and whether all are secure."""
+
+    def __init__(self, zone: _ServedZone, dnssec: bool) -> None:
+        self.zone = zone
+        self.dnssec = dnssec
+        self.answer: list[dns.rrset.RRset] = []
+        self.authority: list[dns.rrset.RRset] = []
+        self.secure = True
+
+    def add(
+        self,
+        section: list[dns.rrset.RRset] | None,
+        shown: dns.name.Name,
+        owner: dns.name.Name,
+        rds: dns.rdataset.Rdataset,
+        ttl: int | None = None,
+        signed: bool = True,
+    ) -> None:
+        """Add *rds* (at *owner* in the zone) to *section* as *shown*, and its RRSIG under
+        DO; a None *section* only accounts for its security."""
+        ttl = rds.ttl if ttl is None else ttl
+        node = self.zone.zone.nodes.get(owner)
+        sigs = None
+        if signed and node is not None:
+            sigs = node.get_rdataset(_IN, dns.rdatatype.RRSIG, rds.rdtype)
+        if section is not None:
+            section.append(dns.rrset.from_rdata_list(shown, ttl, list(rds)))
+            if self.dnssec and sigs:
+                section.append(dns.rrset.from_rdata_list(shown, ttl, list(sigs)))
+        self.secure = (
+            self.secure
+            and bool(sigs)
+            and self.zone.secure
+            and (owner, rds.rdtype) not in self.zone.bogus
+        )
+
+    def add_soa(self) -> None:
+        origin = self.zone.origin
+        self.add(self.authority, origin, origin, self.zone.soa, self.zone.soa_ttl)
+
+    def add_proof(self, name: dns.name.Name, proof: Callable[[Denial], _Proof]) -> None:
+        """Add (under DO) the NSEC/NSEC3 records that *proof* picks for *name*."""
+        denial = self.zone.denial
+        if denial is None or self.zone.below_cut(name):
+            self.secure = False
+            return
+        for owner, rdtype in proof(denial):
+            rds = self.zone.zone.nodes[owner].get_rdataset(_IN, rdtype)
+            assert rds is not None
+            self.add(self.authority if self.dnssec else None, owner, owner, rds)
+
+    def result(self, rcode: dns.rcode.Rcode, target: dns.name.Name | None = None) -> _Result:
+        return _Result(rcode, self.answer, self.authority, target, self.secure)
 
 
 class _Responder:
     """Pure DNS logic: turns a parsed query into a response message."""
 
-    def __init__(self, zones: Mapping[dns.name.Name, dns.zone.Zone]) -> None:
-        self.zones = {origin: _ServedZone(zone) for origin, zone in zones.items()}
+    def __init__(
+        self, zones: Mapping[dns.name.Name, dns.zone.Zone], dnssec: DNSSECConfig | None = None
+    ) -> None:
+        secure: frozenset[dns.name.Name] = frozenset()
+        bogus: frozenset[tuple[dns.name.Name, dns.rdatatype.RdataType]] = frozenset()
+        #: The trust anchors of the signed zones as zone-file text ("" if none).
+        self.trust_anchors = ""
+        if dnssec is not None and dnssec != DNSSECConfig():
+            signed = sign_zones(zones, dnssec)
+            zones, secure, bogus = signed.zones, signed.secure, signed.bogus
+            self.trust_anchors = signed.anchor_text
+        self.zones = {
+            origin: _ServedZone(zone, origin in secure, bogus) for origin, zone in zones.items()
+        }
 
     def find_zone(self, name: dns.name.Name) -> _ServedZone | None:
         """The served zone with the longest origin containing *name*."""
@@ -199,30 +375,50 @@ class _Responder:
                 return None
             name = name.parent()
 
-    def resolve(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType) -> _Result:
+    def zone_for(self, name: dns.name.Name, qtype: dns.rdatatype.RdataType) -> _ServedZone | None:
+        """The zone answering *qtype* at *name*: DS at an apex comes from the parent zone."""
+        zone = self.find_zone(name)
+        at_apex = zone is not None and name == zone.origin and len(name) > 1
+        if at_apex and qtype == dns.rdatatype.DS:
+            return self.find_zone(name.parent()) or zone
+        return zone
+
+    def resolve(
+        self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType, dnssec: bool = False
+    ) -> _Result:
         """Look *qname* up, following CNAMEs inside served zones (bounded, loop-safe)."""
-        zone = self.find_zone(qname)
+        zone = self.zone_for(qname, qtype)
         if zone is None:
             return _Result(dns.rcode.REFUSED)
         answer: list[dns.rrset.RRset] = []
+        authority: list[dns.rrset.RRset] = []
+        secure = True
         seen = {qname}
         name = qname
         while True:
-            result = zone.lookup(name, qtype)
+            result = zone.lookup(name, qtype, dnssec)
+            rcode = result.rcode
+            if rcode == dns.rcode.NXDOMAIN and name in self.zones and zone.origin != name:
+                rcode = dns.rcode.NOERROR  # DS asked of a parent that lacks the child's name
             answer += result.answer
+            authority += result.authority
+            secure = secure and result.secure
             target = result.cname_target
             if target is None:
-                return _Result(result.rcode, answer, result.authority)
-            next_zone = self.find_zone(target)
+                return _Result(rcode, answer, authority, secure=secure)
+            next_zone = self.zone_for(target, qtype)
             if next_zone is None or target in seen or len(seen) > MAX_CNAME_HOPS:
-                return _Result(dns.rcode.NOERROR, answer)
+                return _Result(dns.rcode.NOERROR, answer, authority, secure=secure)
             seen.add(target)
             zone, name = next_zone, target
 
     def respond(self, query: dns.message.Message, behaviour: Behaviour) -> dns.message.Message:
         """Build the authoritative response to *query* (applies SERVFAIL behaviour)."""
         response = dns.message.make_response(query, recursion_available=True)
-        response.flags |= dns.flags.AA
+        response.flags |= dns.flags.AA | (query.flags & dns.flags.CD)
+        dnssec = query.edns >= 0 and bool(query.ednsflags & dns.flags.DO)
+        if dnssec:
+            response.want_dnssec(True)
         if query.opcode() != dns.opcode.QUERY:
             response.set_rcode(dns.rcode.NOTIMP)
             return response
@@ -238,10 +434,18 @@ class _Responder:
         elif dns.rdatatype.is_metatype(qtype) and qtype != dns.rdatatype.ANY:
             response.set_rcode(dns.rcode.NOTIMP)  # AXFR, IXFR, OPT, ...
         else:
-            result = self.resolve(question.name, qtype)
+            result = self.resolve(question.name, qtype, dnssec)
             response.set_rcode(result.rcode)
             response.answer = list(result.answer)
             response.authority = list(result.authority)
+            wants_ad = dnssec or bool(query.flags & dns.flags.AD)
+            if (
+                behaviour.dnssec.ad
+                and wants_ad
+                and result.secure
+                and result.authority + result.answer
+            ):
+                response.flags |= dns.flags.AD
         return response
 
 
@@ -260,7 +464,7 @@ class FakeDNSServer:
         self.port = port
         #: Every parsed query, in arrival order: (qname, qtype, 'udp' | 'tcp').
         self.queries: list[tuple[str, str, str]] = []
-        self._responder = _Responder(zones)
+        self._responder = _Responder(zones, self.behaviour.dnssec)
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
         self._address: tuple[str, int] | None = None
@@ -278,6 +482,12 @@ class FakeDNSServer:
         if self._address is None:
             raise RuntimeError("server is not running")
         return self._address
+
+    @property
+    def trust_anchors(self) -> str:
+        """DS and DNSKEY lines (zone-file text) of the signed zones without a signed parent
+        zone; empty when nothing is signed. Keys are new every time a server is built."""
+        return self._responder.trust_anchors
 
     def handle(self, wire: bytes, transport: Transport) -> bytes | None:
         """Process one DNS message; return the reply bytes, or None to stay silent."""
@@ -447,6 +657,11 @@ class ThreadedFakeDNS:
     def queries(self) -> list[tuple[str, str, str]]:
         return self.server.queries
 
+    @property
+    def trust_anchors(self) -> str:
+        """See :attr:`FakeDNSServer.trust_anchors`."""
+        return self.server.trust_anchors
+
     def start(self) -> None:
         """Start the thread and block until the server is listening."""
         if self._thread is not None:
@@ -495,16 +710,50 @@ class ThreadedFakeDNS:
         self.stop()
 
 
+def export_signed(directory: str | Path, outdir: str | Path) -> str:
+    """Write the zones of *directory*, signed as its ``behaviour.toml`` says, to
+    ``<outdir>/<origin>.zone`` (with ``$ORIGIN``) plus ``<outdir>/trust-anchor.txt``;
+    return the trust anchor text."""
+    zones, behaviour = load_directory(directory)
+    signed = sign_zones(zones, behaviour.dnssec)
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    for origin, zone in sorted(signed.zones.items()):
+        (out / zone_filename(origin)).write_text(zone_text(zone), encoding="utf-8")
+    (out / "trust-anchor.txt").write_text(signed.anchor_text, encoding="utf-8")
+    return signed.anchor_text
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line entry point: serve a zone directory until interrupted."""
     parser = argparse.ArgumentParser(description="Fake authoritative DNS server (UDP+TCP).")
     parser.add_argument("directory", help="directory with <origin>.zone files [+ behaviour.toml]")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5300, help="0 picks a free port")
+    parser.add_argument(
+        "--write-anchor",
+        metavar="FILE",
+        help="write the DNSSEC trust anchors (DS and DNSKEY lines) to FILE before serving",
+    )
+    parser.add_argument(
+        "--export-signed",
+        metavar="OUTDIR",
+        help="write the zones, signed, as OUTDIR/<origin>.zone plus OUTDIR/trust-anchor.txt "
+        "(for a real server such as nsd), then exit without serving",
+    )
     args = parser.parse_args(argv)
+    if args.export_signed is not None:
+        anchors = export_signed(args.directory, args.export_signed)
+        if args.write_anchor is not None:
+            Path(args.write_anchor).write_text(anchors, encoding="utf-8")
+        print(f"signed zones of {args.directory} written to {args.export_signed}", flush=True)
+        return
 
     async def serve() -> None:
-        async with FakeDNSServer.from_directory(args.directory, args.host, args.port) as server:
+        server = FakeDNSServer.from_directory(args.directory, args.host, args.port)
+        if args.write_anchor is not None:
+            Path(args.write_anchor).write_text(server.trust_anchors, encoding="utf-8")
+        async with server:
             host, port = server.address
             print(f"fake DNS serving {args.directory} on {host}:{port} (udp+tcp)", flush=True)
             await asyncio.Event().wait()
