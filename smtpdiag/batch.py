@@ -49,7 +49,10 @@ from smtpdiag.prober import (
     auth_report,
     client_ip,
     client_view,
+    dane_checker,
+    dane_limit,
     default_helo,
+    fetch_dane,
     fetch_sts,
     fixed_plan,
     needs_auth,
@@ -122,6 +125,9 @@ class Batch:
         #: --transport: each domain's MTA-STS and TLS-RPT records and policy, fetched once
         #: while its sessions run
         self.sts: dict[str, asyncio.Future[Any]] = {}
+        #: and its MX hosts' DANE records (DNSSEC-checked), fetched once
+        self.dane: dict[str, asyncio.Future[Any]] = {}
+        self.dane_checker: Any = None
         self.helo = opts.helo or default_helo()
         self.rcpts = opts.rcpts_per_session
         self.rate = opts.rate
@@ -222,6 +228,13 @@ class Batch:
             self._dns()
             self.sts[addr.domain] = asyncio.ensure_future(
                 fetch_sts(self.lookup, addr.domain, self.opts)
+            )
+            if self.dane_checker is None:
+                self.dane_checker = dane_checker(self.opts)  # one validator: one cache
+            self.dane[addr.domain] = asyncio.ensure_future(
+                fetch_dane(
+                    self.dane_checker, addr.domain, plan, self.opts.port, dane_limit(self.opts)
+                )
             )
 
     def _dns(self) -> Any:
@@ -637,7 +650,10 @@ class Batch:
         fetching = self.sts.get(item.addr.domain)
         if fetching is not None:
             fetched = await fetching
-            transport = transport_report(item.addr.domain, fetched, plan, annotated, opts.lang)
+            dane = await self.dane[item.addr.domain]
+            transport = transport_report(
+                item.addr.domain, fetched, plan, annotated, opts.lang, dane, opts.starttls
+            )
         started = item.started or now
         result = ProbeResult(
             address=item.addr,

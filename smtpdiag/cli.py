@@ -151,6 +151,24 @@ def dns_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def dnssec_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--dnssec and --trust-anchor: how DANE's TLSA records are trusted (probe, auth)."""
+    func = click.option(
+        "--trust-anchor",
+        metavar="FILE",
+        help="DS or DNSKEY records (zone-file lines) to validate DNSSEC from. Default: the "
+        "IANA root KSK.",
+    )(func)
+    return click.option(
+        "--dnssec",
+        type=click.Choice(["validate", "trust-ad"]),
+        default="validate",
+        show_default=True,
+        help="How DANE's TLSA records are trusted: validate DNSSEC here from --trust-anchor, "
+        "or believe the AD bit of the resolver (only a validating resolver you trust).",
+    )(func)
+
+
 def connect_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """-4, -6, --source-address, --proxy and --public-ip: how this host reaches the MX
     hosts, shared by probe and doctor."""
@@ -253,10 +271,12 @@ def main() -> None:
 @click.option(
     "--transport",
     is_flag=True,
-    help="Check MTA-STS (RFC 8461): the _mta-sts record, the policy file, every MX against "
-    "it and the certificate each live session showed. Runs by itself when TLS decided.",
+    help="Check transport security: MTA-STS (the _mta-sts record, the policy file, every MX "
+    "against it), DANE (each MX's DNSSEC-signed TLSA records) and TLS-RPT, against the "
+    "certificate each live session showed. Runs by itself when TLS decided.",
 )
 @click.option("--mta-sts-port", type=int, default=443, hidden=True)  # test rigs only
+@dnssec_options
 @click.option(
     "--starttls",
     type=click.Choice(["auto", "require", "never"]),
@@ -401,6 +421,8 @@ def probe(
     public_ip: str | None,
     transport: bool,
     mta_sts_port: int,
+    dnssec: str,
+    trust_anchor: str | None,
     starttls: str,
     ca_file: str | None,
     catch_all: bool,
@@ -462,6 +484,8 @@ def probe(
         public_ip=public_ip,
         transport=transport,
         mta_sts_port=mta_sts_port,
+        dnssec=dnssec,  # type: ignore[arg-type]
+        trust_anchor=trust_anchor,
         catch_all=catch_all,
         pipelining=pipelining,
         all_mx=all_mx,
@@ -665,6 +689,8 @@ def _refuse(message: str, fmt: str) -> None:
     help="DNS blocklist to check --ip on (repeatable; replaces the defaults).",
 )
 @dns_options
+@dnssec_options
+@click.option("--no-dane", is_flag=True, help="Skip the MX hosts' TLSA (DANE) records.")
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
@@ -680,11 +706,15 @@ def auth(
     dnsbls: tuple[str, ...],
     resolvers: tuple[str, ...],
     dns_timeout: float,
+    dnssec: str,
+    trust_anchor: str | None,
+    no_dane: bool,
     fmt: str,
     color: bool | None,
     lang: str,
 ) -> None:
-    """Check the SPF, DMARC, DKIM, reverse DNS and blocklist standing of DOMAIN.
+    """Check the SPF, DMARC, DKIM, reverse DNS and blocklist standing of DOMAIN, and its
+    MTA-STS, TLS-RPT and DANE (TLSA, DNSSEC) records.
 
     With --ip, SPF is evaluated (RFC 7208 check_host) with a full trace, and the IP's
     reverse DNS and blocklist listings are checked. Without it, the SPF record is walked
@@ -721,6 +751,10 @@ def auth(
                 dkim_selectors=dkim_selectors,
                 dnsbls=dnsbls or None,
                 common_selectors=not no_common_selectors,
+                dane=not no_dane,
+                dnssec=dnssec,
+                trust_anchor=trust_anchor,
+                lang=lang,
             )
         )
     except SmtpdiagError as exc:

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from smtpdiag.core.addresses import normalize_domain, parse_address, parse_host_port
 from smtpdiag.core.errors import UsageError
@@ -51,7 +51,9 @@ class ProbeOptions:
     source_address: str | None = None
     public_ip: str | None = None  # the address the world sees us as (behind NAT)
     proxy: str | None = None  # socks5://, socks5h://, socks4://, socks4a://, http:// URL
-    transport: bool = False  # MTA-STS checks (also run when TLS decided the verdict)
+    transport: bool = False  # MTA-STS, DANE, TLS-RPT (also run when TLS decided the verdict)
+    dnssec: Literal["validate", "trust-ad"] = "validate"  # how DANE's DNSSEC is judged
+    trust_anchor: str | None = None  # DS/DNSKEY file for "validate"; None: the root KSK
     mta_sts_port: int = field(default=443, repr=False)  # the policy host's port (test rigs)
     catch_all: bool = True
     pipelining: bool = True  # RFC 2920, when the server offers it
@@ -112,6 +114,12 @@ def check_options(opts: ProbeOptions) -> None:
     ):
         if not value > 0 or value > 3600:
             raise UsageError(f"{name} {value}: must be more than 0 and at most 3600 seconds", name)
+    if opts.dnssec not in ("validate", "trust-ad"):
+        raise UsageError(f"dnssec {opts.dnssec!r}: use validate or trust-ad", "dnssec")
+    if opts.trust_anchor is not None:
+        from smtpdiag.dnssec import load_anchors
+
+        load_anchors(opts.trust_anchor)  # a file that cannot be used fails here, before I/O
     if opts.starttls not in ("auto", "require", "never"):
         raise UsageError(f"starttls {opts.starttls!r}: use auto, require or never", "starttls")
     if opts.helo is not None:
@@ -359,6 +367,11 @@ async def _probe(
                 resolver, addr.domain, families=opts.families, shuffle=opts.shuffle, rng=rng
             )
 
+    dane_task: asyncio.Future[Any] | None = None
+    if sts_task is not None:  # DANE's DNSSEC lookups go on during the sessions
+        dane_task = asyncio.ensure_future(
+            fetch_dane(dane_checker(opts), addr.domain, plan, port, dane_limit(opts))
+        )
     recipients = [Recipient(addr.ascii, needs_smtputf8=addr.needs_smtputf8)]
     if opts.catch_all and addr.ip_literal is None:
         recipients.append(Recipient(f"{random_local_part()}@{addr.domain}", random=True))
@@ -400,8 +413,14 @@ async def _probe(
     tls_decided = diagnosis.reason in ("tls-required", "tls-failed") or opts.starttls == "require"
     if sts_task is None and tls_decided and lookup is not None and addr.ip_literal is None:
         sts_task = asyncio.ensure_future(fetch_sts(lookup, addr.domain, opts))
+        dane_task = asyncio.ensure_future(
+            fetch_dane(dane_checker(opts), addr.domain, plan, port, dane_limit(opts))
+        )
     if sts_task is not None:
-        transport = transport_report(addr.domain, await sts_task, plan, annotated, opts.lang)
+        dane = await dane_task if dane_task is not None else None
+        transport = transport_report(
+            addr.domain, await sts_task, plan, annotated, opts.lang, dane, opts.starttls
+        )
     return ProbeResult(
         address=addr,
         mx=plan,
@@ -555,11 +574,119 @@ async def fetch_sts(lookup: Any, domain: str, opts: ProbeOptions) -> tuple[Any, 
     return rec, got, rpt
 
 
+def dane_checker(opts: ProbeOptions) -> Any:
+    """``await check(name, rdtype)`` -> :class:`~smtpdiag.core.dane.Validated`, as
+    ``opts.dnssec`` says (one validator per run: its cache is shared), and the name of
+    what it trusts."""
+    import functools
+
+    from smtpdiag.io.dns import DnsConfig, make_fetch
+
+    config = DnsConfig(parse_resolvers(opts.resolvers), opts.dns_timeout)
+    if opts.dnssec == "trust-ad":
+        from smtpdiag.dnssec import trust_ad_check
+
+        check = functools.partial(trust_ad_check, make_fetch(config, trust_ad=True))
+        return check, "trust-ad", "the AD bit of the resolver"
+    from smtpdiag.dnssec import Validator, load_anchors
+
+    anchors, label = load_anchors(opts.trust_anchor)
+    return Validator(make_fetch(config), anchors).check, "validate", label
+
+
+def dane_limit(opts: ProbeOptions) -> float:
+    """Seconds one DNSSEC-checked answer may take, its chain of trust included: a few
+    DNS timeouts, within the probe's deadline."""
+    return min(opts.deadline, 4 * opts.dns_timeout)
+
+
+#: MX hosts whose DANE records are looked up (a hostile zone can list hundreds)
+MAX_DANE_HOSTS = 10
+
+
+async def fetch_dane(
+    checker: Any, domain: str, plan: MxPlan, port: int, limit: float = 30.0
+) -> Any:
+    """DNSSEC-checked lookups for DANE (RFC 7672 §2.2): the domain's MX records, and for
+    each MX host its address records and TLSA records at ``_PORT._tcp.HOST`` (when the
+    port is not 25 and there are none, ``_25._tcp.HOST`` too). Each answer, with the chain
+    of trust behind it, within ``limit`` seconds (else it is ``indeterminate``)."""
+    import ipaddress
+
+    from smtpdiag.core.dane import Validated
+
+    validate, mode, anchor = checker
+
+    async def check(name: str, rdtype: str) -> Validated:
+        try:
+            return await asyncio.wait_for(validate(name, rdtype), limit)
+        except TimeoutError:
+            why = f"the DNSSEC lookups for {name} {rdtype} did not finish within {limit:g}s"
+            return Validated(name, rdtype, "indeterminate", "error", reason=why)
+
+    async def host_records(host: MxHost) -> tuple[str, Any, Any, str]:
+        v4 = any(":" not in a for a in host.addresses) or not host.addresses
+        name = f"_{port}._tcp.{host.host}"
+        address, tlsa = await asyncio.gather(
+            check(host.host, "A" if v4 else "AAAA"), check(name, "TLSA")
+        )
+        if port != 25 and tlsa.found in ("nxdomain", "nodata"):
+            other = await check(f"_25._tcp.{host.host}", "TLSA")
+            if other.found == "answer":
+                name, tlsa = f"_25._tcp.{host.host}", other
+        return host.host, address, tlsa, name
+
+    def is_name(host: str) -> bool:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return host != "."
+        return False
+
+    hosts = [h for h in plan.hosts if is_name(h.host)][:MAX_DANE_HOSTS]
+    mx_lookup = plan.source in ("mx", "implicit")
+    results = await asyncio.gather(
+        check(domain, "MX") if mx_lookup else asyncio.sleep(0),
+        *(host_records(h) for h in hosts),
+    )
+    return mode, anchor, results[0] if mx_lookup else None, tuple(results[1:])
+
+
+def dane_report(
+    domain: str,
+    fetched: Any,
+    attempts: Sequence[Attempt],
+    texts: dict[str, str],
+    starttls: str,
+) -> Any:
+    """The DANE part of the ``transport`` section: each MX host's records against what
+    its live session showed."""
+    import datetime
+
+    from smtpdiag.core.dane import evaluate_host, summarize
+
+    mode, anchor, mx, hosts = fetched
+    now = datetime.datetime.now(datetime.UTC)
+    found = []
+    for host, address, tlsa, name in hosts:
+        mine = [a for a in attempts if a.host.lower().rstrip(".") == host.lower().rstrip(".")]
+        reached = starttls != "never" and any(a.steps and a.steps[0].reply for a in mine)
+        tls = next((a.tls for a in mine if a.tls is not None), None)
+        found.append(evaluate_host(host, name, address, tlsa, tls, reached, now, texts))
+    return summarize(domain, mode, anchor, mx, found, texts)
+
+
 def transport_report(
-    domain: str, fetched: tuple[Any, Any, Any], plan: MxPlan, attempts: Sequence[Attempt], lang: str
+    domain: str,
+    fetched: tuple[Any, Any, Any],
+    plan: MxPlan,
+    attempts: Sequence[Attempt],
+    lang: str,
+    dane: Any = None,
+    starttls: str = "auto",
 ) -> Any:
     """The ``transport`` section: the MTA-STS record and policy against every MX and what
-    the live sessions showed of their certificates."""
+    the live sessions showed of their certificates; DANE's TLSA records against the same."""
     from smtpdiag.core.datafiles import load
     from smtpdiag.core.mtasts import Session, TransportReport, evaluate
 
@@ -589,7 +716,8 @@ def transport_report(
         sessions,
         texts,
     )
-    return TransportReport(mta_sts=report, tls_rpt=rpt)
+    dane_part = None if dane is None else dane_report(domain, dane, attempts, texts, starttls)
+    return TransportReport(mta_sts=report, tls_rpt=rpt, dane=dane_part)
 
 
 def proxy_config(opts: ProbeOptions) -> ProxyConfig | None:

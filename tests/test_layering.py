@@ -34,6 +34,7 @@ LAYERS = {
     "smtpdiag.prober": "orchestration",
     "smtpdiag.batch": "orchestration",  # the list scheduler
     "smtpdiag.doctor": "orchestration",  # smtpdiag doctor: checks of this host and network
+    "smtpdiag.dnssec": "orchestration",  # DNSSEC validation over the DNS edge (DANE)
     "smtpdiag.listrun": "cli",  # a list run of the probe command: input, outputs, reports
     "smtpdiag.cli": "cli",
     "smtpdiag.demo": "cli",

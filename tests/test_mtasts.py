@@ -255,7 +255,7 @@ def test_text_output_in_both_languages(rig: Rig, https: PolicyServers) -> None:
             "probe.sts.test", "--ca-file", str(rig.ca_file), "--transport",
             "--mta-sts-port", str(https.port)]  # fmt: skip
     en = run_cli([*args, "a@badcert.sts.test"]).output
-    assert "Transport security (MTA-STS, RFC 8461)" in en
+    assert "Transport security (MTA-STS RFC 8461, DANE RFC 7672, TLS-RPT)" in en
     assert "mx-wrong.sts.test's certificate does not verify" in en
     th = run_cli([*args, "--lang", "th", "a@badcert.sts.test"]).output
     assert "ความปลอดภัยของการส่ง" in th and "ใบรับรองของ mx-wrong.sts.test" in th

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from collections.abc import Sequence
+from typing import Any
 
 from smtpdiag.auth import dkim, dmarc, spf
 from smtpdiag.auth.findings import AuthReport, DnsblResult, Finding, PtrReport, attribute
@@ -202,9 +203,15 @@ async def check_auth(
     dkim_selectors: Sequence[str] = (),
     dnsbls: Sequence[str] | None = None,
     common_selectors: bool = True,
+    dane: bool = True,
+    dnssec: str = "validate",
+    trust_anchor: str | None = None,
+    lang: str = "en",
 ) -> AuthReport:
     """The public API behind ``smtpdiag auth``: SPF, DMARC, DKIM, reverse DNS and blocklists
-    for sending as ``mail_from`` (default ``postmaster@domain``) from ``ip``.
+    for sending as ``mail_from`` (default ``postmaster@domain``) from ``ip``; the domain's
+    MTA-STS and TLS-RPT records; and with ``dane``, its MX hosts' TLSA records with their
+    DNSSEC status (``dnssec`` and ``trust_anchor`` as for a probe; texts in ``lang``).
 
     Every argument is checked before any DNS query (:class:`smtpdiag.UsageError`, naming
     the argument); DNS failures are data in the report, never exceptions.
@@ -226,9 +233,20 @@ async def check_auth(
             f"dns_timeout {dns_timeout}: must be more than 0 and at most 3600 seconds",
             "dns_timeout",
         )
+    from smtpdiag.prober import ProbeOptions, check_options
+
+    opts = ProbeOptions(
+        resolvers=tuple(resolvers),
+        dns_timeout=dns_timeout,
+        dnssec=dnssec,  # type: ignore[arg-type]  # checked next
+        trust_anchor=trust_anchor,
+        lang=lang,
+    )
+    check_options(opts)  # --dnssec and --trust-anchor, before any query
     resolver = make_resolver(DnsConfig(parse_resolvers(resolvers), dns_timeout))
     lookup = DnsLookup(resolver)
     name = domain.rstrip(".").lower() if domain.isascii() else domain
+    dane_task = asyncio.ensure_future(_dane(resolver, name, opts)) if dane else None
     report, sts, rpt = await asyncio.gather(
         run_auth(
             lookup,
@@ -247,5 +265,26 @@ async def check_auth(
     from smtpdiag.core.records import evolve
 
     return evolve(
-        report, mta_sts=mtasts.parse_record(sts.texts), tls_rpt=tlsrpt.parse_record(rpt.texts)
+        report,
+        mta_sts=mtasts.parse_record(sts.texts),
+        tls_rpt=tlsrpt.parse_record(rpt.texts),
+        dane=await dane_task if dane_task is not None else None,
     )
+
+
+async def _dane(resolver: Any, domain: str, opts: Any) -> Any:
+    """The domain's MX hosts' TLSA records, DNSSEC-checked; no session, so a usable record
+    is reported as not matched against a certificate (``smtpdiag probe --transport`` does)."""
+    from smtpdiag.io.dns import resolve_mx
+    from smtpdiag.prober import dane_checker, dane_report, fetch_dane
+
+    try:
+        plan = await resolve_mx(resolver, domain, shuffle=False)
+    except (ValueError, UnicodeError):  # a name DNS cannot hold: nothing to look up
+        return None
+    if plan.source not in ("mx", "implicit") or not plan.hosts:
+        return None
+    data = load_data("smtpdiag.core.data", "transport")
+    texts = {**data["en"], **(data.get(opts.lang) or {})}
+    fetched = await fetch_dane(dane_checker(opts), domain, plan, 25, 4 * opts.dns_timeout)
+    return dane_report(domain, fetched, (), texts, "auto")

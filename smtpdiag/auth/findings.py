@@ -11,6 +11,7 @@ from dataclasses import field
 
 from smtpdiag.auth import dkim, dmarc
 from smtpdiag.auth.spf import SpfResult
+from smtpdiag.core.dane import DaneReport
 from smtpdiag.core.model import Reason
 from smtpdiag.core.mtasts import StsRecord
 from smtpdiag.core.records import record
@@ -57,6 +58,7 @@ class AuthReport:
     # smtpdiag auth only (not a probe's refusal report): the transport-security records
     mta_sts: StsRecord | None = None
     tls_rpt: RptRecord | None = None
+    dane: DaneReport | None = None  # the MX hosts' TLSA records, DNSSEC-checked
 
 
 @record

@@ -199,6 +199,21 @@ class Step:
 
 
 @record
+class CertFacts:
+    """One certificate the server sent (leaf first), as DANE needs it: the DER of the
+    certificate and of its public key (SubjectPublicKeyInfo), and whether the next
+    certificate in the chain signed it."""
+
+    subject: str | None
+    issuer: str | None
+    not_before: str | None
+    not_after: str | None
+    der: bytes
+    spki: bytes | None = None
+    signed_by_next: bool | None = None  # None: the last one, or not checkable
+
+
+@record
 class TlsInfo:
     """Facts about a STARTTLS handshake and the server's certificate."""
 
@@ -215,6 +230,7 @@ class TlsInfo:
     hostname_matches: bool | None
     checked_name: str | None
     trust_store: str = "system"  # "system" or the --ca-file path
+    chain: tuple[CertFacts, ...] = ()  # what the server sent, leaf first (at most 10)
 
 
 @record

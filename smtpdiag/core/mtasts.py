@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from smtpdiag.core.dane import DaneReport
 from smtpdiag.core.records import record
 from smtpdiag.core.tlsrpt import RptRecord
 
@@ -269,8 +270,8 @@ def _check_mx(host: str, policy: StsPolicy, session: Session | None, t: dict[str
 
 @record
 class TransportReport:
-    """The ``transport`` section of a probe: MTA-STS and the TLS-RPT record (DANE is not
-    built yet)."""
+    """The ``transport`` section of a probe: MTA-STS, DANE and the TLS-RPT record."""
 
     mta_sts: MtaStsReport | None = None
     tls_rpt: RptRecord | None = None
+    dane: DaneReport | None = None

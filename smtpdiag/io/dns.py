@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Sequence
+from typing import Any
 
 import smtpdiag.io.dnsfeatures  # noqa: F401  (first: dnspython's feature probe)
 
@@ -264,3 +265,47 @@ class DnsLookup:
             else:
                 values.append(rr.to_text().rstrip("."))
         return Answer(values=tuple(values))
+
+
+def make_fetch(config: DnsConfig, *, trust_ad: bool = False) -> Any:
+    """A DNSSEC query function for :mod:`smtpdiag.dnssec`: ``await fetch(name, rdtype)``
+    gives the whole response message (answer, authority, flags), or a string saying why
+    there is none. EDNS with DO; CD set for our own validation (so a validating resolver
+    in the way hands over bogus data too), AD set instead for ``--dnssec trust-ad``.
+    UDP, then TCP when truncated; each server in turn, within ``config.timeout``."""
+    import dns.asyncquery
+    import dns.flags
+    import dns.message
+
+    servers = [
+        (ns.address, ns.port)
+        for ns in make_resolver(config).nameservers
+        if isinstance(ns, dns.nameserver.Do53Nameserver)
+    ]
+
+    async def fetch(name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Any:
+        query = dns.message.make_query(name, rdtype, want_dnssec=True, payload=1232)
+        query.flags |= dns.flags.AD if trust_ad else dns.flags.CD
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + config.timeout
+        problem = "no DNS server configured"
+        for host, port in servers:
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            try:
+                response, _ = await dns.asyncquery.udp_with_fallback(
+                    query, host, timeout=left, port=port
+                )
+            except dns.exception.Timeout:
+                problem = f"DNS timeout: no answer for {name} {rdtype.name}"
+                continue
+            except (dns.exception.DNSException, OSError, ValueError, EOFError) as exc:
+                problem = f"DNS error for {name} {rdtype.name}: {exc}"
+                continue
+            return response
+        if loop.time() >= deadline and problem == "no DNS server configured":
+            problem = f"DNS timeout: no answer for {name} {rdtype.name} within {config.timeout:g}s"
+        return problem
+
+    return fetch

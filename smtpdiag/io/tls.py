@@ -17,7 +17,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-from smtpdiag.core.model import TlsInfo
+from smtpdiag.core.model import CertFacts, TlsInfo
 
 _ENCODING_DER = 2  # _ssl.ENCODING_DER; the ssl module does not re-export it
 
@@ -118,7 +118,47 @@ def tls_info(
         hostname_matches=matches,
         checked_name=server_name,
         trust_store=cafile or "system",
+        chain=chain_facts(chain),
     )
+
+
+#: Certificates of a chain described (a hostile server can send hundreds).
+MAX_CHAIN = 10
+
+
+def chain_facts(chain: Sequence[bytes]) -> tuple[CertFacts, ...]:
+    """Each certificate the server sent, leaf first, with its public key's DER (for
+    DANE's selector 1) and whether the next one signed it (DANE-TA's chain)."""
+    from smtpdiag.core.dane import spki_of
+
+    certs: list[x509.Certificate | None] = []
+    for der in chain[:MAX_CHAIN]:
+        try:
+            certs.append(x509.load_der_x509_certificate(der))
+        except ValueError:
+            certs.append(None)
+    facts = []
+    for i, (der, cert) in enumerate(zip(chain[:MAX_CHAIN], certs, strict=True)):
+        nxt = certs[i + 1] if i + 1 < len(certs) else None
+        signed: bool | None = None
+        if cert is not None and nxt is not None:
+            try:
+                cert.verify_directly_issued_by(nxt)
+                signed = True
+            except Exception:  # InvalidSignature, ValueError, TypeError (unsupported key)
+                signed = False
+        facts.append(
+            CertFacts(
+                subject=_name(cert.subject) if cert is not None else None,
+                issuer=_name(cert.issuer) if cert is not None else None,
+                not_before=cert.not_valid_before_utc.isoformat() if cert is not None else None,
+                not_after=cert.not_valid_after_utc.isoformat() if cert is not None else None,
+                der=der,
+                spki=spki_of(der),
+                signed_by_next=signed,
+            )
+        )
+    return tuple(facts)
 
 
 def _sans(cert: x509.Certificate) -> tuple[str, ...]:

@@ -108,7 +108,14 @@ def _report_dict(report: AuthReport) -> dict[str, Any]:
             "rua": list(report.tls_rpt.rua),
             "problems": list(report.tls_rpt.problems),
         },
+        "dane": _dane(report.dane),
     }
+
+
+def _dane(dane: Any) -> Any:
+    from smtpdiag.render.text import dane_json
+
+    return dane_json(dane)
 
 
 def _t(lang: str) -> dict[str, str]:
@@ -194,11 +201,11 @@ def render_auth(
             out.append(style(escape(f"{b.name} ({b.zone}): {b.error}"), "warn"))
         else:
             out.append(style(escape(t["not_listed"].format(name=b.name, zone=b.zone)), "dim"))
-    out.extend(_transport_records(report, style, t))
+    out.extend(_transport_records(report, style, t, lang))
     return out
 
 
-def _transport_records(report: AuthReport, style: Style, t: dict[str, str]) -> list[str]:
+def _transport_records(report: AuthReport, style: Style, t: dict[str, str], lang: str) -> list[str]:
     """The MTA-STS and TLS-RPT records (smtpdiag auth; a probe's report has none)."""
     out: list[str] = []
     sts, rpt = report.mta_sts, report.tls_rpt
@@ -216,6 +223,10 @@ def _transport_records(report: AuthReport, style: Style, t: dict[str, str]) -> l
             out.append(style("TLS-RPT: " + escape("; ".join(rpt.problems)), "bad"))
         else:
             out.append(escape(t["rpt_ok"].format(rua=", ".join(rpt.rua))))
+    if report.dane is not None:
+        from smtpdiag.render.text import dane_lines, ui
+
+        out.extend(dane_lines(report.dane, style, ui(lang), indent=""))
     return out
 
 

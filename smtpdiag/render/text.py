@@ -331,11 +331,13 @@ def _transport_json(result: ProbeResult) -> dict[str, Any] | None:
         else {"found": rpt.found, "rua": list(rpt.rua), "problems": list(rpt.problems)}
     )
     sts = transport.mta_sts
+    dane = dane_json(transport.dane)
     if sts is None:
-        return {"mta_sts": None, "tls_rpt": rpt_json}
+        return {"mta_sts": None, "tls_rpt": rpt_json, "dane": dane}
     policy = sts.policy
     return {
         "tls_rpt": rpt_json,
+        "dane": dane,
         "mta_sts": {
             "domain": sts.domain,
             "record": {
@@ -370,6 +372,52 @@ def _transport_json(result: ProbeResult) -> dict[str, Any] | None:
             ],
             "summary": sts.summary,
         },
+    }
+
+
+def _validated_json(v: Any) -> dict[str, Any] | None:
+    if v is None:
+        return None
+    return {
+        "name": v.name,
+        "type": v.rdtype,
+        "dnssec": v.security,
+        "found": v.found,
+        "records": list(v.values),
+        "reason": v.reason,
+        "zone": v.zone,
+    }
+
+
+def dane_json(dane: Any) -> dict[str, Any] | None:
+    if dane is None:
+        return None
+    return {
+        "mode": dane.mode,
+        "trust_anchor": dane.anchor,
+        "mx_records": _validated_json(dane.mx),
+        "summary": dane.summary,
+        "hosts": [
+            {
+                "host": h.host,
+                "tlsa_name": h.tlsa_name,
+                "status": h.status,
+                "text": h.text,
+                "address_dnssec": h.address.security if h.address is not None else None,
+                "tlsa_dnssec": h.tlsa.security if h.tlsa is not None else None,
+                "tlsa_lookup": _validated_json(h.tlsa),
+                "records": list(h.records),
+                "usable": list(h.usable),
+                "session": h.session,
+                "matched": h.matched,
+                "matched_depth": h.matched_depth,
+                "presented": [
+                    {"record": p.record, "depth": p.depth, "subject": p.subject, "value": p.value}
+                    for p in h.presented
+                ],
+            }
+            for h in dane.hosts
+        ],
     }
 
 
@@ -613,15 +661,19 @@ def render_verdict(result: ProbeResult, style: Style = plain, lang: str = "en") 
         out.append(style(f"  {t['why']}: {escape(ann.evidence)}", "dim"))
         if not deciding.reply.is_positive:
             out.extend(_deciding_card(deciding.reply, ann, lang, style))
-    sts = result.transport.mta_sts if result.transport is not None else None
-    if sts is not None:
+    transport = result.transport
+    if transport is not None and (transport.mta_sts is not None or transport.dane is not None):
         out.append("")
         out.append(style(f"  {t['transport']}", "head"))
-        out.append(f"  {escape(sts.summary)}")
-        for c in sts.mx:
-            role = "ok" if c.status == "ok" else "dim" if c.status == "unchecked" else "bad"
-            out.append(style(f"    {escape(c.text)}", role))
-        rpt = result.transport.tls_rpt if result.transport is not None else None
+        sts = transport.mta_sts
+        if sts is not None:
+            out.append(f"  {escape(sts.summary)}")
+            for c in sts.mx:
+                role = "ok" if c.status == "ok" else "dim" if c.status == "unchecked" else "bad"
+                out.append(style(f"    {escape(c.text)}", role))
+        if transport.dane is not None:
+            out.extend(dane_lines(transport.dane, style, t))
+        rpt = transport.tls_rpt
         if rpt is not None:
             if not rpt.found:
                 out.append(style(f"  {t['tlsrpt_none']}", "dim"))
@@ -640,6 +692,33 @@ def render_verdict(result: ProbeResult, style: Style = plain, lang: str = "en") 
             out.append(style("  " + auth_summary(result.auth, lang), "dim"))
     n, ms = len(result.attempts), f"{result.elapsed_ms:g}"
     out.append(style("  " + t["connections"].format(count=n, ms=ms), "dim"))
+    return out
+
+
+_DANE_ROLE = {"ok": "ok", "no-tlsa": "dim", "unchecked": "dim", "insecure": "dim"}
+
+
+def dane_lines(dane: Any, style: Style, t: dict[str, str], indent: str = "  ") -> list[str]:
+    """DANE: the summary, then each MX host: its finding, DNSSEC states and records; when
+    nothing matched, the records beside what the certificate gives."""
+    out = [f"{indent}{escape(dane.summary)}"]
+    for h in dane.hosts:
+        out.append(style(f"{indent}  {escape(h.text)}", _DANE_ROLE.get(h.status, "bad")))
+        states = t["dane_states"].format(
+            address=h.address.security if h.address is not None else "?",
+            tlsa=h.tlsa.security if h.tlsa is not None else "?",
+        )
+        out.append(style(f"{indent}    {states}", "dim"))
+        for rec in h.records[:8]:
+            mark = " <=" if rec == h.matched else ""
+            out.append(style(f"{indent}    TLSA {escape(rec)}{mark}", "dim"))
+            for p in h.presented[:8]:
+                if p.record == rec:
+                    line = t["dane_presented"].format(depth=p.depth, value=p.value)
+                    out.append(style(f"{indent}      {escape(line)}", "dim"))
+    if dane.mx is not None:
+        line = t["dane_mx"].format(state=dane.mx.security, anchor=dane.anchor)
+        out.append(style(f"{indent}  {escape(line)}", "dim"))
     return out
 
 

@@ -57,6 +57,11 @@ class MxConfig:
     #: by the rig's CA; ``cert_expired``: one whose validity ended yesterday
     cert_names: tuple[str, ...] = ()
     cert_expired: bool = False
+    #: or STARTTLS with these files (PEM; the certificate file may hold the chain after
+    #: the server's own certificate), made by the caller: tests that must know the
+    #: certificate before the rig starts (DANE's TLSA records in the zones)
+    cert_file: str | None = None
+    key_file: str | None = None
     #: refused RCPTs in one session before "421 4.7.0 Error: too many errors" and a close
     #: (Postfix's smtpd_hard_error_limit is 20)
     error_limit: int | None = None

@@ -162,14 +162,17 @@ class Rig:
         if any(s.starttls for s in self.scenario.servers):
             from smtpdiag.testing.certs import make_certificates, server_context
 
-            names = sorted({s.hostname for s in self.scenario.servers if not s.cert_names})
+            own_names = [s for s in self.scenario.servers if s.cert_names or s.cert_file]
+            names = sorted({s.hostname for s in self.scenario.servers if s not in own_names})
             root = Path(self._tmp.name)
             ca, cert, key = make_certificates(root, names or ["mx.invalid"])
             self.ca_file = ca
             self.ca_key_file = root / "ca-key.pem"
             tls = server_context(cert, key)
             for s in self.scenario.servers:  # its own certificate: another name, or expired
-                if s.cert_names:
+                if s.cert_file is not None and s.key_file is not None:
+                    self._own_tls[s.address] = server_context(Path(s.cert_file), Path(s.key_file))
+                elif s.cert_names:
                     own = root / s.address
                     _, c, k = make_certificates(
                         own, s.cert_names, (ca, root / "ca-key.pem"), s.cert_expired
