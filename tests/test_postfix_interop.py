@@ -282,3 +282,49 @@ def test_postfix_refusing_the_client_is_the_testers_problem(
         "tester",
     )
     assert "too many recipients from 127.0.0.1" in replies(doc, "rcpt")[0]["lines"][0]
+
+
+def test_dane_against_postfixs_certificate(postfix: PostfixInstance, tmp_path: Path) -> None:
+    """DANE against the certificate real Postfix presents: signed zones whose TLSA records
+    are made from Postfix's own certificate (one domain) and from another key (a rollover
+    not published), on the fake DNS with a test root as trust anchor."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from smtpdiag.core.dane import association
+    from smtpdiag.io.tls import chain_facts
+    from smtpdiag.testing.certs import make_certificates
+
+    def tlsa_of(pem: Path) -> str:
+        der = x509.load_pem_x509_certificate(pem.read_bytes()).public_bytes(
+            serialization.Encoding.DER
+        )
+        data = association(chain_facts([der])[0], 1, 1)
+        assert data is not None
+        return f"3 1 1 {data.hex()}"
+
+    _, other, _ = make_certificates(tmp_path / "other", ["mx.interop.test"])
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    soa = "@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 127.0.0.1\n"
+    (zones / "..zone").write_text("$TTL 300\n" + soa)
+    (zones / "dane.interop.test.zone").write_text(
+        "$ORIGIN dane.interop.test.\n$TTL 300\n" + soa
+        + "ok MX 10 mx\nrolled MX 10 mx2\nmx A 127.0.0.40\nmx2 A 127.0.0.40\n"
+        + f"_25._tcp.mx TLSA {tlsa_of(postfix.dir / 'cert.pem')}\n"
+        + f"_25._tcp.mx2 TLSA {tlsa_of(other)}\n"
+    )  # fmt: skip
+    (zones / "behaviour.toml").write_text('[dnssec]\nsign = ["*"]\n')
+    with ThreadedFakeDNS.from_directory(zones) as server:
+        anchor = tmp_path / "anchor.txt"
+        anchor.write_text(server.trust_anchors)
+        host, port = server.address
+        args = ["probe", "--resolver", f"{host}:{port}", "--port", "2525", "--helo",
+                "probe.interop.test", "--transport", "--trust-anchor", str(anchor),
+                "--format", "json"]  # fmt: skip
+        for address, status in (("a@ok.dane.interop.test", "ok"),
+                                ("a@rolled.dane.interop.test", "mismatch")):  # fmt: skip
+            doc = json.loads(run_cli([*args, address]).output)
+            found = doc["transport"]["dane"]["hosts"][0]
+            assert (found["status"], found["tlsa_dnssec"]) == (status, "secure"), found["text"]
+            assert doc["attempts"][0]["tls"] is not None  # Postfix did STARTTLS
