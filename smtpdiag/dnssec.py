@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
@@ -52,7 +53,7 @@ ROOT_ANCHORS = (
     ". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D",
     ". IN DS 38696 8 2 683D2D0ACB8C9B712A1948B27F741219298D0A450D612C483AF444A4C0FB2B16",
 )
-#: Queries one validator sends at most (a chain is a few per zone level).
+#: New queries one check sends at most (a chain is a few per zone level).
 MAX_QUERIES = 60
 #: CNAMEs followed in one answer.
 MAX_CNAMES = 8
@@ -66,6 +67,8 @@ _SOA = dns.rdatatype.SOA
 _CNAME = dns.rdatatype.CNAME
 
 Anchors = dict[dns.name.Name, list[Any]]  # owner -> DS and DNSKEY rdatas
+#: the new queries the current check has sent (a list: tasks it starts share the count)
+_SPENT: contextvars.ContextVar[list[int]] = contextvars.ContextVar("smtpdiag_dnssec_spent")
 
 
 def parse_anchors(text: str, source: str = "trust anchor") -> Anchors:
@@ -158,8 +161,8 @@ class Validator:
         self._fetch = fetch
         self.anchors = anchors
         self.now = time.time() if now is None else now
-        self.budget = budget
-        self.queries = 0
+        self.budget = budget  # new queries one check may send (cached answers are free)
+        self.queries = 0  # sent in all
         self._answers: dict[tuple[dns.name.Name, int], asyncio.Future[dns.message.Message | str]]
         self._answers = {}
         self._zones: dict[dns.name.Name, asyncio.Future[_Keys]] = {}
@@ -172,8 +175,11 @@ class Validator:
         key = (name, int(rdtype))
         cached = self._answers.get(key)
         if cached is None:
-            if self.queries >= self.budget:
-                return f"more than {self.budget} DNS queries needed: validation stopped"
+            spent = _SPENT.get(None)
+            if spent is not None:
+                if spent[0] >= self.budget:
+                    return f"more than {self.budget} DNS queries needed: validation stopped"
+                spent[0] += 1
             self.queries += 1
             cached = asyncio.ensure_future(self._fetch(name, rdtype))
             self._answers[key] = cached
@@ -188,11 +194,14 @@ class Validator:
             qtype = dns.rdatatype.from_text(rdtype)
         except (dns.exception.DNSException, ValueError) as exc:
             return Validated(name, rdtype, "indeterminate", "error", reason=str(exc))
+        token = _SPENT.set([0])  # this check's own query budget (tasks it starts share it)
         try:
             return await self._check(qname, qtype, name, rdtype)
-        except (dns.exception.DNSException, ValueError, KeyError, AttributeError) as exc:
+        except Exception as exc:  # hostile records dnspython cannot digest: data, not a crash
             reason = f"the answer cannot be validated ({type(exc).__name__}: {exc})"
             return Validated(name, rdtype, "indeterminate", "error", reason=reason[:300])
+        finally:
+            _SPENT.reset(token)
 
     async def _check(
         self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType, name: str, rdtype: str

@@ -476,3 +476,26 @@ def test_a_zone_that_never_answers_its_keys_is_indeterminate_in_bounded_time(
     assert isinstance(mx, dict) and mx["dnssec"] == "indeterminate", mx
     assert "timeout" in str(mx["reason"]).lower() or "within" in str(mx["reason"])
     assert took < 12, took  # a few 1 s DNS timeouts, not one per query of a chain
+
+
+def test_the_query_budget_is_per_check_and_cached_answers_are_free(world: object) -> None:
+    import asyncio
+
+    from smtpdiag.dnssec import Validator, parse_anchors
+    from smtpdiag.io.dns import DnsConfig, make_fetch
+
+    rig = world
+    host, port = rig.dns.address  # type: ignore[attr-defined]
+    fetch = make_fetch(DnsConfig(((host, port),), 2.0))
+    anchors = parse_anchors(rig.dns.trust_anchors)  # type: ignore[attr-defined]
+
+    async def run(budget: int, names: list[str]) -> list[str]:
+        validator = Validator(fetch, anchors, budget=budget)
+        return [(await validator.check(n, "MX")).security for n in names]
+
+    # the first MX answer needs 4 queries here (MX, . DNSKEY, dane.test. DS and DNSKEY)
+    assert asyncio.run(run(2, ["good.dane.test"])) == ["indeterminate"]
+    names = [f"{d}.dane.test" for d in ("good", "rolled", "ta", "none", "notls", "bogus")]
+    # six checks through one validator: the chain is fetched once, each check has its own
+    # budget, so the later ones are not starved (a list run shares one validator)
+    assert asyncio.run(run(5, names)) == ["secure"] * len(names)
