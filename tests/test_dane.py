@@ -9,6 +9,7 @@ import datetime
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -499,3 +500,25 @@ def test_the_query_budget_is_per_check_and_cached_answers_are_free(world: object
     # six checks through one validator: the chain is fetched once, each check has its own
     # budget, so the later ones are not starved (a list run shares one validator)
     assert asyncio.run(run(5, names)) == ["secure"] * len(names)
+
+
+def test_a_list_run_looks_dane_up_once_per_domain(world: object, tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    rig: Any = world
+    listing = tmp_path / "list.txt"
+    listing.write_text("a@good.dane.test\nb@good.dane.test\nc@good.dane.test\na@rolled.dane.test\n")
+    before = len(rig.dns.queries)
+    out = tmp_path / "out.jsonl"
+    result = run_cli(["probe", "--resolver", rig.resolver, "--port", str(rig.smtp_port),
+                      "--transport", "--trust-anchor", str(rig.anchor), "--file", str(listing),
+                      "--format", "jsonl", "--no-progress", "-o", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = out.read_text().splitlines()
+    docs = {d["address"]: d for d in map(json.loads, lines)}
+    assert len(docs) == 4
+    statuses = {a: d["transport"]["dane"]["hosts"][0]["status"] for a, d in docs.items()}
+    assert statuses == {"a@good.dane.test": "ok", "b@good.dane.test": "ok",
+                        "c@good.dane.test": "ok", "a@rolled.dane.test": "mismatch"}  # fmt: skip
+    asked = [q for q in rig.dns.queries[before:] if q[1] == "TLSA"]
+    assert sum(q[0] == "_25._tcp.mx-good.dane.test." for q in asked) == 1, asked
