@@ -326,6 +326,7 @@ def test_dane_ta_checks_the_name_dane_ee_does_not(world: object) -> None:
     host = _host(_probe(world, "a@taname.dane.test"))
     assert host["status"] == "mismatch"
     assert TEXTS["ta-name"] in str(host["text"])
+    assert host["presented"] == []  # a record matched: no digests to compare
     host = _host(_probe(world, "a@eename.dane.test"))
     assert host["status"] == "ok", host["text"]
 
@@ -450,6 +451,7 @@ def test_auth_lists_the_tlsa_records_and_their_dnssec(world: object) -> None:
     host = doc["dane"]["hosts"][0]
     assert host["status"] == "unchecked" and host["tlsa_dnssec"] == "secure"
     assert host["records"] and doc["dane"]["mx_records"]["dnssec"] == "secure"
+    assert "no session checked them" in doc["dane"]["summary"]
     text = run_cli([*base, "bogus.dane.test"]).output
     assert "DNSSEC validation of _25._tcp.mx-bogus.dane.test TLSA fails" in text
     doc = json.loads(run_cli([*base, "--no-dane", "--format", "json", "good.dane.test"]).output)

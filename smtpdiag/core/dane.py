@@ -250,6 +250,8 @@ def match_chain(
                     problem = t["ta-dates"]
                 else:
                     return ChainMatch(rec, depth, None, ())
+    if problem is not None:  # a record did match: its digests are not the news
+        return ChainMatch(None, None, problem, ())
     presented: list[Presented] = []
     for rec in usable:
         depths = [0] if rec.usage == 3 else list(range(1, len(chain))) or [0]
@@ -367,6 +369,8 @@ def summarize(
         summary = t[key.get(state, "dane-none")].format(domain=domain, state=state, reason=why)
     elif state != "secure":
         summary = t["dane-mx-insecure-tlsa"].format(domain=domain, state=state, reason=why)
+    elif all(h.status == "unchecked" for h in with_tlsa):
+        summary = t["dane-unchecked-all"].format(domain=domain, count=len(with_tlsa))
     elif all(h.status == "ok" for h in with_tlsa):
         summary = t["dane-all-ok"].format(domain=domain, count=len(with_tlsa))
     else:
