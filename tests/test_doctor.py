@@ -121,3 +121,25 @@ def test_bad_input_is_one_line(rig: Rig) -> None:
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
     result = run_cli(["doctor", "exa mple.com"])
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+
+
+def test_without_a_domain_the_resolver_is_asked_for_the_root(tmp_path: Any) -> None:
+    from smtpdiag.testing.dns_server import ThreadedFakeDNS
+
+    (tmp_path / "..zone").write_text(
+        "$TTL 300\n. SOA a.root.test. hostmaster.root.test. 1 3600 600 86400 60\n"
+        ". NS a.root.test.\n"
+    )
+    with ThreadedFakeDNS.from_directory(tmp_path) as dns:
+        host, port = dns.address
+        result = run_cli(["doctor", "--resolver", f"{host}:{port}", "--format", "json"])
+        doc = json.loads(result.output)
+        assert statuses(doc)["resolver"] == "ok" and statuses(doc)["port25"] == "skipped"
+        assert (".", "NS", "udp") in dns.queries
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with ThreadedFakeDNS.from_directory(empty) as dns:  # a server that refuses the root
+        host, port = dns.address
+        result = run_cli(["doctor", "--resolver", f"{host}:{port}", "--format", "json",
+                          "--dns-timeout", "1"])  # fmt: skip
+        assert statuses(json.loads(result.output))["resolver"] == "problem"
