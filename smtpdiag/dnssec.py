@@ -226,7 +226,10 @@ class Validator:
             worst = _worse(worst, (security, reason, zone))
             if rrset.rdtype != _CNAME or qtype == _CNAME:
                 values = tuple(r.to_text() for r in rrset)
-                return Validated(name, rdtype, worst[0], "answer", values, worst[1], worst[2])
+                target = current.to_text(omit_final_dot=True) if current != qname else None
+                return Validated(
+                    name, rdtype, worst[0], "answer", values, worst[1], worst[2], target
+                )
             current = rrset[0].target
         else:
             return Validated(name, rdtype, "indeterminate", "error", reason="CNAME loop")
@@ -619,7 +622,8 @@ async def trust_ad_check(fetch: Fetch, name: str, rdtype: str) -> Validated:
             break
         if rrset.rdtype != _CNAME or qtype == _CNAME:
             values = tuple(r.to_text() for r in rrset)
-            return Validated(name, rdtype, security, "answer", values, reason)
+            target = current.to_text(omit_final_dot=True) if current != qname else None
+            return Validated(name, rdtype, security, "answer", values, reason, None, target)
         current = rrset[0].target
     found: Found = "nxdomain" if rcode == dns.rcode.NXDOMAIN else "nodata"
     return Validated(name, rdtype, security, found, (), reason)

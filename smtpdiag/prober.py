@@ -626,15 +626,26 @@ async def fetch_dane(
 
     async def host_records(host: MxHost) -> tuple[str, Any, Any, str]:
         v4 = any(":" not in a for a in host.addresses) or not host.addresses
-        name = f"_{port}._tcp.{host.host}"
-        address, tlsa = await asyncio.gather(
-            check(host.host, "A" if v4 else "AAAA"), check(name, "TLSA")
+        address, (tlsa, name) = await asyncio.gather(
+            check(host.host, "A" if v4 else "AAAA"), tlsa_lookup(host.host)
         )
-        if port != 25 and tlsa.found in ("nxdomain", "nodata"):
-            other = await check(f"_25._tcp.{host.host}", "TLSA")
-            if other.found == "answer":
-                name, tlsa = f"_25._tcp.{host.host}", other
+        # RFC 7672 §2.2.2: a secure CNAME chain's target is the first TLSA base domain
+        if address.target and address.secure:
+            expanded, at = await tlsa_lookup(address.target)
+            if expanded.found == "answer" or tlsa.found != "answer":
+                tlsa, name = expanded, at
         return host.host, address, tlsa, name
+
+    async def tlsa_lookup(base: str) -> tuple[Any, str]:
+        """TLSA at ``_PORT._tcp.BASE``; when the port is not 25 and there are none,
+        ``_25._tcp.BASE``."""
+        name = f"_{port}._tcp.{base}"
+        tlsa = await check(name, "TLSA")
+        if port != 25 and tlsa.found in ("nxdomain", "nodata"):
+            other = await check(f"_25._tcp.{base}", "TLSA")
+            if other.found == "answer":
+                return other, f"_25._tcp.{base}"
+        return tlsa, name
 
     def is_name(host: str) -> bool:
         try:

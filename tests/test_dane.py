@@ -215,6 +215,7 @@ def _write_world(root: Path) -> tuple[Path, list[object]]:
         lines += [f"{domain} MX 10 {label}", f"{label} A {address}"]
         if label in tlsa:
             lines.append(f"_25._tcp.{label} TLSA {tlsa[label]}")
+    lines += ["alias MX 10 mx-alias", "mx-alias CNAME mx-good"]  # TLSA at the target only
     (zones / "dane.test.zone").write_text("\n".join(lines) + "\n")
     (zones / "hashed.test.zone").write_text(  # NSEC3 denials; no server listens on .110
         f"$ORIGIN hashed.test.\n$TTL 300\n{soa}@ MX 10 mx\nmx A 127.0.0.110\n"
@@ -524,3 +525,10 @@ def test_a_list_run_looks_dane_up_once_per_domain(world: object, tmp_path: Path)
                         "c@good.dane.test": "ok", "a@rolled.dane.test": "mismatch"}  # fmt: skip
     asked = [q for q in rig.dns.queries[before:] if q[1] == "TLSA"]
     assert sum(q[0] == "_25._tcp.mx-good.dane.test." for q in asked) == 1, asked
+
+
+def test_a_cname_mx_host_uses_the_targets_tlsa_records(world: object) -> None:
+    host = _host(_probe(world, "a@alias.dane.test"))
+    assert host["host"] == "mx-alias.dane.test"
+    assert host["tlsa_name"] == "_25._tcp.mx-good.dane.test"  # RFC 7672 §2.2.2
+    assert host["status"] == "ok", host["text"]

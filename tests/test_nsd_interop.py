@@ -100,6 +100,7 @@ CASES = [  # address, MX records' DNSSEC, the host's status, its TLSA records' D
     ("a@island.test", "insecure", "insecure", "insecure"),
     ("a@expired.test", "bogus", None, None),
     ("a@hashed.test", "secure", "no-tlsa", "secure"),  # NSEC3
+    ("a@alias.dane.test", "secure", "ok", "secure"),  # a CNAME: the target's TLSA
 ]
 
 

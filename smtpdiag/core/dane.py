@@ -37,6 +37,7 @@ class Validated:
     values: tuple[str, ...] = ()  # the records' presentation text
     reason: str | None = None  # why bogus / indeterminate / insecure
     zone: str | None = None  # the zone the answer came from, when known
+    target: str | None = None  # where a CNAME chain led (None: no CNAME)
 
     @property
     def secure(self) -> bool:
