@@ -98,6 +98,18 @@ def _fail(message: str) -> None:
     sys.exit(EXIT_USAGE)
 
 
+#: the formats of a report to hand over (smtpdiag/render/report.py, imported only for them)
+REPORT_FORMATS = ("html", "markdown")
+
+
+def _echo_report(docs: Sequence[dict[str, Any]], fmt: str, lang: str) -> None:
+    """Schema-2 documents as one HTML or Markdown report on stdout."""
+    from smtpdiag.render.report import render
+    from smtpdiag.render.text import json_safe
+
+    click.echo(render([json_safe(doc) for doc in docs], fmt, lang), nl=False)
+
+
 def _use_colour(flag: bool | None) -> bool:
     if flag is not None:
         return flag
@@ -376,11 +388,12 @@ def main() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "jsonl", "csv"]),
+    type=click.Choice(["text", "json", "jsonl", "csv", "html", "markdown"]),
     default="text",
     show_default=True,
     help="text: annotated transcript. json: one object per address. jsonl: one line per "
-    "address, streamed. csv: one row per address.",
+    "address, streamed. csv: one row per address. html, markdown: one report to hand over "
+    "(a list: a summary table, then each address).",
 )
 @click.option(
     "--color/--no-color",
@@ -692,7 +705,12 @@ def _refuse(message: str, fmt: str) -> None:
 @dnssec_options
 @click.option("--no-dane", is_flag=True, help="Skip the MX hosts' TLSA (DANE) records.")
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "html", "markdown"]),
+    default="text",
+    show_default=True,
+    help="html, markdown: a report to hand over.",
 )
 @click.option("--color/--no-color", "color", default=None, help="Colour the report.")
 @lang_option
@@ -760,12 +778,15 @@ def auth(
     except SmtpdiagError as exc:
         _refuse(_as_flags(exc), fmt)
         return
-    if fmt == "json":
+    if fmt in ("json", *REPORT_FORMATS):
         doc = auth_dict(report)
         assert doc is not None
         from smtpdiag.core.model import SCHEMA_VERSION
 
-        click.echo(render.dumps({"schema": SCHEMA_VERSION, **doc}))
+        if fmt == "json":
+            click.echo(render.dumps({"schema": SCHEMA_VERSION, **doc}))
+        else:
+            _echo_report([{"schema": SCHEMA_VERSION, **doc}], fmt, lang)
     else:
         colour = _use_colour(color)
         style = render.colour if colour else render.plain
@@ -999,7 +1020,12 @@ def _read_message(path: str) -> tuple[bytes, int]:
     help="Where the reply came from, when you know (a 550 to MAIL FROM is about the sender).",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "html", "markdown"]),
+    default="text",
+    show_default=True,
+    help="html, markdown: a report to hand over (not for --tls-report).",
 )
 @click.option("--color/--no-color", "color", default=None, help="Colour the headings.")
 @lang_option
@@ -1033,6 +1059,8 @@ def explain(
     if tls_report is not None:
         if args or message is not None:
             _fail("give --tls-report FILE alone")
+        if fmt in REPORT_FORMATS:
+            _fail(f"--tls-report has no {fmt} report: use --format text or json")
         _explain_tls_report(tls_report, fmt=fmt, color=color, lang=lang)
         return
     if message is None and len(args) == 1 and os.path.isdir(args[0]):
@@ -1065,6 +1093,9 @@ def explain(
     if not any(item.strip() for item in items):
         _fail("nothing to explain: give a code such as 550 or 5.1.1, or a reply text")
     results = [run_explain(item, stage, lang) for item in items]
+    if fmt in REPORT_FORMATS:
+        _echo_report([explanation_dict(r, lang) for r in results], fmt, lang)
+        return
     if fmt == "json":
         indent = 2 if len(results) == 1 else None
         for r in results:
@@ -1085,12 +1116,103 @@ def _explain_message(data: bytes, size: int, fmt: str, color: bool | None, lang:
     if not data.strip():
         _fail("the message is empty: save the whole bounce (with its headers) and try again")
     result = explain_message(data, lang, size)
+    if fmt in REPORT_FORMATS:
+        _echo_report([message_dict(result, lang)], fmt, lang)
+        return
     if fmt == "json":
         click.echo(render.dumps(message_dict(result, lang)))
         return
     colour = _use_colour(color)
     style = render.colour if colour else render.plain
     click.echo(render_message(result, lang, style), nl=False, color=colour)
+
+
+REPORT_EXIT_HELP = """\b
+Exit codes:
+  0  the report was written
+  2  usage error: a file that cannot be read, or holds no smtpdiag results"""
+
+#: the most one RESULTS file may hold
+MAX_RESULTS_BYTES = 256 * 1024 * 1024
+
+
+def _read_results(path: str) -> str:
+    if path == "-":
+        data = sys.stdin.buffer.read(MAX_RESULTS_BYTES + 1)
+    else:
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(MAX_RESULTS_BYTES + 1)
+        except IsADirectoryError:
+            _fail(f"{path} is a directory: give a JSON or JSONL file of smtpdiag results")
+        except FileNotFoundError:
+            _fail(f"{path}: no such file")
+        except OSError as exc:
+            _fail(f"cannot read {path}: {exc.strerror or exc}")
+    if len(data) > MAX_RESULTS_BYTES:
+        _fail(f"{path}: larger than {MAX_RESULTS_BYTES >> 20} MB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        _fail(f"{path}: not UTF-8 (byte {exc.start}): give the JSON or JSONL output of smtpdiag")
+        raise AssertionError("unreachable") from exc
+
+
+@main.command(epilog=REPORT_EXIT_HELP)
+@click.argument("results", nargs=-1, metavar="RESULTS...")
+@click.option("-o", "--output", metavar="FILE", help="Write the report to FILE, not stdout.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(REPORT_FORMATS),
+    default=None,
+    help="Default: markdown when FILE ends in .md, else html.",
+)
+@lang_option
+def report(results: tuple[str, ...], output: str | None, fmt: str | None, lang: str) -> None:
+    """Turn saved results into one report to hand over: the JSON or JSONL of probe
+    (one address or a list), explain --message and auth ('-': stdin).
+
+    \b
+    Examples:
+      smtpdiag probe --file list.txt --format jsonl -o results.jsonl
+      smtpdiag report results.jsonl -o report.html
+      smtpdiag report results.jsonl -o report.md --lang th
+      smtpdiag explain --message bounce.eml --format json | smtpdiag report - > bounce.html
+    """
+    from smtpdiag.render.report import ReportInputError, kind, parse_documents, render, renderable
+
+    if not results:
+        _fail("give RESULTS...: JSON or JSONL files of smtpdiag results ('-' for stdin)")
+    if fmt is None:
+        fmt = "markdown" if (output or "").lower().endswith((".md", ".markdown")) else "html"
+    docs: list[Any] = []
+    for path in results:
+        try:
+            found = parse_documents(_read_results(path), path)
+        except ReportInputError as exc:
+            _fail(str(exc))
+            return
+        if not renderable(found):
+            kinds = sorted({kind(doc) for doc in found})
+            _fail(
+                f"{path}: no probe, message, auth or explain results in it "
+                f"(found: {', '.join(kinds) or 'nothing'})"
+            )
+        docs.extend(found)
+    text = render(docs, fmt, lang)
+    for k in sorted(
+        {kind(doc) for doc in docs} - {"probe", "bad-line", "message", "auth", "explain"}
+    ):
+        click.echo(f"smtpdiag: note: {k} documents are not part of reports; left out", err=True)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        _fail(f"--output {output}: {exc.strerror or exc}")
 
 
 @main.command()

@@ -21,6 +21,8 @@ from smtpdiag.core.listinput import ListLine
 from smtpdiag.core.model import Address, ProbeResult, Verdict
 from smtpdiag.prober import ProbeOptions
 
+#: formats written as one report at the end of the run (smtpdiag/render/report.py)
+REPORT_FORMATS = ("html", "markdown")
 #: the most a --file may hold (a bigger one is refused, not read into memory)
 MAX_LIST_BYTES = 256 * 1024 * 1024
 
@@ -72,6 +74,7 @@ class ListRun:
         self._progress_shown = False
         self._finished = False
         self._from_file = False
+        self._docs: list[tuple[int, dict[str, Any]]] = []  # --format html/markdown
 
     # -- input ---------------------------------------------------------------------------
 
@@ -212,11 +215,18 @@ class ListRun:
     def _resuming_csv(self) -> bool:
         return self.out is not sys.stdout and self.out.tell() > 0
 
-    def _render(self, result: ProbeResult, entry: ListLine) -> tuple[str | bytes, Any]:
+    def _render(
+        self, result: ProbeResult, entry: ListLine
+    ) -> tuple[str | bytes | dict[str, Any], Any]:
         from smtpdiag.render import lists
 
         expect = self._expectation(entry)
         outcome = lists.outcome(result, entry if self._from_file else None, expect)
+        if self.fmt in REPORT_FORMATS:  # kept for the one report written at the end
+            from smtpdiag.render.text import json_safe
+
+            doc = lists.jsonl_record(result, entry if self._from_file else None, expect, self.lang)
+            return json_safe(doc), outcome
         if self.fmt in ("json", "jsonl"):
             if self._fragments is None:
                 from smtpdiag.render.text import Fragments
@@ -231,10 +241,12 @@ class ListRun:
         style = render.colour if self.colour else render.plain
         return render.render_text(result, style, self.lang) + "\n", outcome
 
-    def _bad_text(self, entry: ListLine, outcome: Any) -> str:
+    def _bad_text(self, entry: ListLine, outcome: Any) -> str | dict[str, Any]:
         from smtpdiag.core.model import SCHEMA_VERSION
         from smtpdiag.render import lists
 
+        if self.fmt in REPORT_FORMATS:
+            return lists.bad_line_record(entry, SCHEMA_VERSION)
         if self.fmt in ("json", "jsonl"):
             from smtpdiag.render.text import dumps
 
@@ -256,7 +268,7 @@ class ListRun:
     def _expecting(self) -> bool:
         return self.expect is not None or any(e.expect is not None for e in self.entries)
 
-    def _emit(self, index: int, text: str | bytes, outcome: Any) -> None:
+    def _emit(self, index: int, text: str | bytes | dict[str, Any], outcome: Any) -> None:
         if self.tally is None:
             from smtpdiag.render.lists import Tally
 
@@ -271,7 +283,9 @@ class ListRun:
         else:
             self._verdicts.add(outcome.verdict)
         self._done += 1
-        if self.order == "completion":
+        if isinstance(text, dict):
+            self._docs.append((index, text))
+        elif self.order == "completion":
             self._write_line(text)
         else:
             self._pending[index] = text
@@ -330,6 +344,13 @@ class ListRun:
         for index in sorted(self._pending):  # --order input: what is done, in order
             self._write_line(self._pending.pop(index))
         self._clear_progress()
+        if self.fmt in REPORT_FORMATS:
+            from smtpdiag.render.report import render
+
+            docs = [doc for _, doc in sorted(self._docs, key=lambda p: p[0])]
+            if docs:
+                self.out.write(render(docs, self.fmt, self.lang))
+                self.out.flush()
         if self.out is not sys.stdout:
             self.out.close()
         from smtpdiag.render import lists
