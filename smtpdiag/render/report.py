@@ -789,7 +789,7 @@ def _transport(tr: dict[str, Any], t: dict[str, str]) -> list[Any]:
             out.append(Facts(tuple(items)))
     dane = d(tr, "dane")
     if dane:
-        out.extend(_dane(dane))
+        out.extend(_dane(dane, t))
     rpt = d(tr, "tls_rpt")
     if rpt:
         if not rpt.get("found"):
@@ -801,14 +801,38 @@ def _transport(tr: dict[str, Any], t: dict[str, str]) -> list[Any]:
     return out
 
 
-def _dane(dane: dict[str, Any]) -> list[Any]:
-    out: list[Any] = [Para("DANE: " + g(dane, "summary"))]
+def _dane(dane: dict[str, Any], t: dict[str, str]) -> list[Any]:
+    """DANE: the summary, each MX host's finding, and its TLSA records beside their DNSSEC
+    status, which one matched, or what the live certificate gives instead."""
+    summary = g(dane, "summary")
+    out: list[Any] = [Para(summary if summary.startswith("DANE") else "DANE: " + summary)]
     items = []
+    rows: list[tuple[Cell, ...]] = []
     for h in ls(dane, "hosts"):
-        if isinstance(h, dict):
-            items.append((g(h, "host"), g(h, "text")))
+        if not isinstance(h, dict):
+            continue
+        items.append((g(h, "host"), g(h, "text")))
+        presented = [p for p in ls(h, "presented") if isinstance(p, dict)]
+        for rec in ls(h, "records")[:8]:
+            text = s(rec)
+            if text == g(h, "matched"):
+                state = t["dane_matched"]
+            else:
+                gives = [
+                    t["dane_gives"].format(depth=g(p, "depth"), value=g(p, "value"))
+                    for p in presented
+                    if g(p, "record") == text
+                ]
+                state = "; ".join(gives[:4])
+            role = "ok" if text == g(h, "matched") else ""
+            rows.append(
+                (Cell(g(h, "host")), Cell(text), Cell(g(h, "tlsa_dnssec")), Cell(state, role=role))
+            )
     if items:
         out.append(Facts(tuple(items)))
+    if rows:
+        headers = (t["col_host"], t["col_tlsa"], t["col_dnssec"], t["col_cert"])
+        out.append(Table(headers, tuple(rows)))
     return out
 
 
@@ -957,7 +981,7 @@ def _auth(a: dict[str, Any], lang: str, t: dict[str, str], level: int) -> list[A
             else:
                 out.append(Para(at["rpt_ok"].format(rua=", ".join(s(r) for r in ls(rpt, "rua")))))
         if dane:
-            out.extend(_dane(dane))
+            out.extend(_dane(dane, t))
     return out
 
 
