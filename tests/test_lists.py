@@ -555,5 +555,13 @@ def test_summaries_count_in_the_singular_and_plural() -> None:
     assert "(2.0/s, 1 SMTP session)" in summary_text(one, 0.5, 1)
     assert "smtpdiag: 2 addresses in" in summary_text(one * 2, 0.5, 3)
     assert "3 SMTP sessions)" in summary_text(one * 2, 0.5, 3)
+    from smtpdiag.render.lists import Outcome
+
+    def ok(address: str) -> Outcome:
+        return Outcome(None, address, "deliverable", "accepted", 250, "2.1.5", "mx", "", "",
+                       0.1, None, None)  # fmt: skip
+
+    text = summary_text([ok("a@one.test"), ok("b@two.test"), *one], 0.5, 2)
+    assert "  domains:  one.test 1, two.test 1\n" in text + "\n"  # a bad line is no domain
     assert "1 address in 0.5 s" in summary_markdown(one, 0.5)
     assert "2 addresses in 0.5 s" in summary_markdown(one * 2, 0.5)

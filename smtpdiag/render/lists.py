@@ -303,7 +303,8 @@ class Tally:
         self.verdicts[o.verdict or "bad line"] += 1
         if o.verdict not in DEFAULT_PASS:
             self.reasons[o.reason] += 1
-        self.domains[o.address.rpartition("@")[2].lower()] += 1
+        if o.verdict is not None:  # a bad line has no domain to count
+            self.domains[o.address.rpartition("@")[2].lower()] += 1
         if o.met is not None:
             self.expected += 1
             if not o.met:
