@@ -1180,7 +1180,15 @@ def report(results: tuple[str, ...], output: str | None, fmt: str | None, lang: 
       smtpdiag report results.jsonl -o report.md --lang th
       smtpdiag explain --message bounce.eml --format json | smtpdiag report - > bounce.html
     """
-    from smtpdiag.render.report import ReportInputError, kind, parse_documents, render, renderable
+    from smtpdiag.render.report import (
+        MAX_DETAILS,
+        ReportInputError,
+        kind,
+        parse_documents,
+        render,
+        renderable,
+        thin,
+    )
 
     if not results:
         _fail("give RESULTS...: JSON or JSONL files of smtpdiag results ('-' for stdin)")
@@ -1199,7 +1207,9 @@ def report(results: tuple[str, ...], output: str | None, fmt: str | None, lang: 
                 f"{path}: no probe, message, auth or explain results in it "
                 f"(found: {', '.join(kinds) or 'nothing'})"
             )
-        docs.extend(found)
+        # past the first MAX_DETAILS results, a probe keeps only its row of the table
+        for doc in found:
+            docs.append(doc if len(docs) < MAX_DETAILS else thin(doc))
     text = render(docs, fmt, lang)
     for k in sorted(
         {kind(doc) for doc in docs} - {"probe", "bad-line", "message", "auth", "explain"}

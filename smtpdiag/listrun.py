@@ -284,7 +284,11 @@ class ListRun:
             self._verdicts.add(outcome.verdict)
         self._done += 1
         if isinstance(text, dict):
-            self._docs.append((index, text))
+            from smtpdiag.render.report import MAX_DETAILS, thin
+
+            # the report holds the details of its first MAX_DETAILS results: keep only the
+            # table row of the others (bounded memory for a long list)
+            self._docs.append((index, text if len(self._docs) < MAX_DETAILS else thin(text)))
         elif self.order == "completion":
             self._write_line(text)
         else:

@@ -216,3 +216,24 @@ def test_jsonl_with_a_cut_last_line_is_read(rig: Rig, tmp_path: Path) -> None:
     done = run_cli(["report", str(path), "-o", str(tmp_path / "r.md")])
     assert done.exit_code == 0, done.output
     assert "Deliverable (deliverable)" in (tmp_path / "r.md").read_text(encoding="utf-8")
+
+
+def test_a_long_list_report_holds_the_details_of_its_first_results_only(
+    rig: Rig, tmp_path: Path
+) -> None:
+    from smtpdiag.render.report import MAX_DETAILS
+
+    saved = json.loads(run_cli(["probe", *base_args(rig), "--format", "json",
+                                "nobody@example.test"]).output)  # fmt: skip
+    extra = 3
+    with (tmp_path / "r.jsonl").open("w", encoding="utf-8") as fh:
+        for n in range(MAX_DETAILS + extra):
+            fh.write(json.dumps({**saved, "address": f"user{n}@example.test"}) + "\n")
+    done = run_cli(["report", str(tmp_path / "r.jsonl"), "-o", str(tmp_path / "r.md")])
+    assert done.exit_code == 0, done.output
+    made = (tmp_path / "r.md").read_text(encoding="utf-8")
+    assert f"Delivery report: {MAX_DETAILS + extra} addresses" in made
+    assert f"user{MAX_DETAILS + extra - 1}\\@example.test" in made  # its row is in the table
+    details = [ln for ln in made.splitlines() if ln.startswith("## user")]
+    assert len(details) == MAX_DETAILS
+    assert f"The details of {extra} more addresses are not in this report" in made

@@ -325,8 +325,12 @@ def build(docs: Sequence[Any], lang: str) -> Report:
         rep.blocks.extend(_list_summary([docs[i] for i in probes], probes, t))
         rep.sortable = True
     numbering = {i: n for n, i in enumerate(probes, 1)}
+    left_out = 0
     for i, (doc, k) in enumerate(zip(docs, kinds, strict=True)):
         body: list[Any]
+        if isinstance(doc, dict) and doc.get(_THIN):
+            left_out += 1
+            continue
         anchor = f"addr-{numbering[i]}" if i in numbering else None
         if k == "probe":
             body = _probe(doc, lang, t, len(probes) > 1)
@@ -348,6 +352,8 @@ def build(docs: Sequence[Any], lang: str) -> Report:
         if schema != 2 and k != "bad-line":  # older or newer: shown as far as it goes
             body.insert(1, Para(t["older_schema"].format(schema=s(schema) or "?"), "warn"))
         rep.blocks.append(Section(anchor, tuple(body)))
+    if left_out:
+        rep.notices.append(t["left_out"].format(count=left_out, shown=MAX_DETAILS))
     for notice in rep.notices:
         rep.blocks.append(Para(notice, "warn"))
     return rep
@@ -424,7 +430,10 @@ def _list_summary(docs: list[Any], indexes: list[int], t: dict[str, str]) -> lis
         table_rows.append(
             (
                 Cell(number, sort=number.zfill(8)),
-                Cell(g(doc, "address") or g(doc, "input"), link=f"addr-{n + 1}"),
+                Cell(
+                    g(doc, "address") or g(doc, "input"),
+                    link=None if doc.get(_THIN) else f"addr-{n + 1}",
+                ),
                 _verdict_cell(g(doc, "verdict"), t),
                 Cell(g(doc, "reason")),
                 Cell(_deciding_short(doc)),
@@ -1133,6 +1142,29 @@ def _explain(e: dict[str, Any], lang: str, t: dict[str, str]) -> list[Any]:
     cards = _cards_for(keys, ls(e, "cards"), lang)
     out.extend(_card_blocks(cards, d(e, "provider"), lang, t, 3, None))
     return out
+
+
+#: Addresses of a list whose whole details a report holds; the others get their row in the
+#: summary table only (a 100,000-address report would not open, nor fit in memory)
+MAX_DETAILS = 500
+_ROW_KEYS = ("schema", "address", "input", "line", "domain", "domain_unicode", "verdict",
+             "reason", "blocked_side", "expect", "met", "error")  # fmt: skip
+
+
+def thin(doc: Any) -> Any:
+    """What the summary table needs of a probe document (its row), nothing more."""
+    if not isinstance(doc, dict) or kind(doc) not in ("probe", "bad-line"):
+        return doc
+    out = {k: doc[k] for k in _ROW_KEYS if k in doc}
+    reply = d(d(doc, "deciding"), "reply")
+    out["deciding"] = {"reply": reply} if reply else None
+    hosts = [g(a, "host") for a in ls(doc, "attempts")]
+    out["attempts"] = [{"host": hosts[-1]}] if hosts and hosts[-1] else []
+    out[_THIN] = True
+    return out
+
+
+_THIN = "\x00thin"  # a key no JSON document of ours has
 
 
 def render(docs: Sequence[Any], fmt: str, lang: str) -> str:
