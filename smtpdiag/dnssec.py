@@ -419,6 +419,13 @@ class Validator:
             problem = self._verify(ds, sigs, parent, pkeys.keys)
             if problem is not None:
                 return _Keys("bogus", reason=f"the DS records of {zone}: {problem}")
+            if not any(_supported(rd) for rd in ds):  # RFC 4035 §5.2: as if unsigned
+                algorithms = ", ".join(sorted({f"{rd.algorithm}/{rd.digest_type}" for rd in ds}))
+                why = (
+                    f"the DS records of {zone} use only algorithms this validator does not "
+                    f"support ({algorithms}): treated as unsigned (RFC 4035 §5.2)"
+                )
+                return _Keys("insecure", reason=why)
             got = await self._dnskeys(zone)
             if isinstance(got, _Keys):
                 return _Keys(got.security, reason=f"{zone} has a DS in {parent}, but {got.reason}")
@@ -449,6 +456,22 @@ class Validator:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+#: DS digest types dnspython computes: SHA-1, SHA-256, SHA-384
+_DIGESTS = (1, 2, 4)
+
+
+def _supported(ds: Any) -> bool:
+    """A DS record whose key algorithm and digest type this validator can check."""
+    from dns.dnssecalgs import get_algorithm_cls
+
+    if ds.digest_type not in _DIGESTS:
+        return False
+    try:
+        get_algorithm_cls(ds.algorithm)
+    except dns.exception.UnsupportedAlgorithm:
+        return False
+    return True
 
 
 def _find(

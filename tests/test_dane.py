@@ -208,7 +208,13 @@ def _write_world(root: Path) -> tuple[Path, list[object]]:
     servers.append(MxConfig(address="127.0.0.109", hostname="mx.plain.test", starttls=True,
                             accept_all=True))  # fmt: skip
     soa = "@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 127.0.0.1\n"
-    (zones / "..zone").write_text("$TTL 300\n" + soa)
+    (zones / "..zone").write_text(
+        "$TTL 300\n"
+        + soa
+        + "odd.test. NS ns.odd.test.\nodd.test. DS 1234 200 2 "
+        + "ab" * 32
+        + "\n"
+    )
     lines = ["$ORIGIN dane.test.", "$TTL 300", soa]
     for label, (address, _) in HOSTS.items():
         domain = label.removeprefix("mx-")
@@ -223,6 +229,9 @@ def _write_world(root: Path) -> tuple[Path, list[object]]:
     )
     (zones / "slow.test.zone").write_text(  # its apex (SOA, DS, DNSKEY) never answers
         f"$ORIGIN slow.test.\n$TTL 300\n{soa}x MX 10 mx.x\nmx.x A 127.0.0.111\n"
+    )
+    (zones / "odd.test.zone").write_text(  # unsigned; the root's DS for it: algorithm 200
+        f"$ORIGIN odd.test.\n$TTL 300\n{soa}@ MX 10 mx.plain.test.\n"
     )
     for origin in ("plain.test", "island.test", "expired.test"):
         (zones / f"{origin}.zone").write_text(
@@ -532,3 +541,9 @@ def test_a_cname_mx_host_uses_the_targets_tlsa_records(world: object) -> None:
     assert host["host"] == "mx-alias.dane.test"
     assert host["tlsa_name"] == "_25._tcp.mx-good.dane.test"  # RFC 7672 §2.2.2
     assert host["status"] == "ok", host["text"]
+
+
+def test_a_ds_of_an_unsupported_algorithm_means_unsigned(world: object) -> None:
+    mx = _dane(_probe(world, "a@odd.test", "--timeout", "2"))["mx_records"]
+    assert isinstance(mx, dict) and mx["dnssec"] == "insecure", mx
+    assert "RFC 4035 §5.2" in str(mx["reason"])

@@ -101,6 +101,7 @@ CASES = [  # address, MX records' DNSSEC, the host's status, its TLSA records' D
     ("a@expired.test", "bogus", None, None),
     ("a@hashed.test", "secure", "no-tlsa", "secure"),  # NSEC3
     ("a@alias.dane.test", "secure", "ok", "secure"),  # a CNAME: the target's TLSA
+    ("a@odd.test", "insecure", None, None),  # a DS of an unsupported algorithm
 ]
 
 
