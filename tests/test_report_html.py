@@ -187,18 +187,23 @@ def assert_inert(dom: Dom, requests: list[str], page: str, own_script: bool) -> 
 # -- fixtures ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def hostile() -> Iterator[Rig]:
-    """A fake MX whose greeting, MAIL and RCPT replies carry HTML and script."""
+def hostile_mx(rcpt_extra: str = "") -> Iterator[Rig]:
+    """A fake MX whose greeting, MAIL and RCPT replies carry HTML and script (and, for the
+    Markdown tests, ``rcpt_extra`` lines after the RCPT reply's first)."""
     cfg = MxConfig(
         address="127.0.0.41",
         hostname="mx-hostile.example.test",
         greeting=PAYLOAD_GREETING,
         mail=PAYLOAD_MAIL,
-        rcpt_default=PAYLOAD_RCPT,
+        rcpt_default=PAYLOAD_RCPT + rcpt_extra,
     )
     with Rig(Scenario(zones=FIXTURES / "dns" / "probe", servers=(cfg,))) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def hostile() -> Iterator[Rig]:
+    yield from hostile_mx()
 
 
 def hostile_args(rig: Rig) -> list[str]:

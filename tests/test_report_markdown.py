@@ -18,12 +18,11 @@ import pytest
 
 from smtpdiag.core.datafiles import load
 from smtpdiag.render.markdown import fence, md
-from smtpdiag.testing.mx import MxConfig
-from smtpdiag.testing.rig import Rig, Scenario
+from smtpdiag.testing.rig import Rig
 
 from .conftest import FIXTURES, base_args, run_cli
 from .test_golden import normalise as normalise_text
-from .test_report_html import PAYLOAD_GREETING, PAYLOAD_MAIL, PAYLOAD_RCPT, hostile_args
+from .test_report_html import hostile_args, hostile_mx
 
 GOLDEN = FIXTURES / "golden"
 BOUNCE = FIXTURES / "bounces" / "found" / "postfix" / "gmail-nosuchuser.eml"
@@ -105,15 +104,7 @@ def test_thai_report_of_english_results_uses_thai_headings_and_cards(
 
 @pytest.fixture(scope="module")
 def hostile() -> Iterator[Rig]:
-    cfg = MxConfig(
-        address="127.0.0.41",
-        hostname="mx-hostile.example.test",
-        greeting=PAYLOAD_GREETING,
-        mail=PAYLOAD_MAIL,
-        rcpt_default=PAYLOAD_RCPT + "\n550 5.1.1 ````` five | pipes | [x](javascript:y)",
-    )
-    with Rig(Scenario(zones=FIXTURES / "dns" / "probe", servers=(cfg,))) as running:
-        yield running
+    yield from hostile_mx("\n550 5.1.1 ````` five | pipes | [x](javascript:y)")
 
 
 def blocks(text: str) -> tuple[list[str], list[tuple[str, list[str]]]]:
