@@ -1136,19 +1136,24 @@ Exit codes:
 MAX_RESULTS_BYTES = 256 * 1024 * 1024
 
 
-def _read_results(path: str) -> str:
+def read_bounded(path: str, limit: int) -> bytes:
+    """The bytes of ``path`` (``-``: stdin), at most ``limit + 1`` of them: the caller
+    refuses more than ``limit`` instead of reading a huge file into memory. OSError as is."""
     if path == "-":
-        data = sys.stdin.buffer.read(MAX_RESULTS_BYTES + 1)
-    else:
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read(MAX_RESULTS_BYTES + 1)
-        except IsADirectoryError:
-            _fail(f"{path} is a directory: give a JSON or JSONL file of smtpdiag results")
-        except FileNotFoundError:
-            _fail(f"{path}: no such file")
-        except OSError as exc:
-            _fail(f"cannot read {path}: {exc.strerror or exc}")
+        return sys.stdin.buffer.read(limit + 1)
+    with open(path, "rb") as fh:
+        return fh.read(limit + 1)
+
+
+def _read_results(path: str) -> str:
+    try:
+        data = read_bounded(path, MAX_RESULTS_BYTES)
+    except IsADirectoryError:
+        _fail(f"{path} is a directory: give a JSON or JSONL file of smtpdiag results")
+    except FileNotFoundError:
+        _fail(f"{path}: no such file")
+    except OSError as exc:
+        _fail(f"cannot read {path}: {exc.strerror or exc}")
     if len(data) > MAX_RESULTS_BYTES:
         _fail(f"{path}: larger than {MAX_RESULTS_BYTES >> 20} MB")
     try:

@@ -95,17 +95,14 @@ class ListRun:
         self.entries = [ListLine(i + 1, t) for i, t in enumerate(texts)]
 
     def read_file(self, path: str, column: str | None) -> None:
+        from smtpdiag.cli import read_bounded
         from smtpdiag.core.addresses import parse_address
         from smtpdiag.core.listinput import parse_list
 
-        if path == "-":
-            data = sys.stdin.buffer.read(MAX_LIST_BYTES + 1)
-        else:
-            try:
-                with open(path, "rb") as fh:
-                    data = fh.read(MAX_LIST_BYTES + 1)
-            except OSError as exc:
-                raise UsageError(f"--file {path}: {exc.strerror or exc}", "file") from None
+        try:
+            data = read_bounded(path, MAX_LIST_BYTES)
+        except OSError as exc:
+            raise UsageError(f"--file {path}: {exc.strerror or exc}", "file") from None
         if len(data) > MAX_LIST_BYTES:
             raise UsageError(f"--file {path}: larger than {MAX_LIST_BYTES >> 20} MB", "file")
         text = data.decode("utf-8", errors="replace")

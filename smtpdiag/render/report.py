@@ -801,13 +801,17 @@ def _transport(tr: dict[str, Any], t: dict[str, str]) -> list[Any]:
         out.extend(_dane(dane, t))
     rpt = d(tr, "tls_rpt")
     if rpt:
-        if not rpt.get("found"):
-            out.append(Para(t["tlsrpt_none"], "note"))
-        elif ls(rpt, "problems"):
-            out.append(Para("TLS-RPT: " + "; ".join(s(p) for p in ls(rpt, "problems")), "bad"))
-        else:
-            out.append(Para(t["tlsrpt_rua"].format(rua=", ".join(s(r) for r in ls(rpt, "rua")))))
+        out.append(_rpt(rpt, t["tlsrpt_none"], t["tlsrpt_rua"]))
     return out
+
+
+def _rpt(rpt: dict[str, Any], none: str, found: str) -> Para:
+    """A TLS-RPT record in one paragraph: missing, broken, or where reports go."""
+    if not rpt.get("found"):
+        return Para(none, "note")
+    if ls(rpt, "problems"):
+        return Para("TLS-RPT: " + "; ".join(s(p) for p in ls(rpt, "problems")), "bad")
+    return Para(found.format(rua=", ".join(s(r) for r in ls(rpt, "rua"))))
 
 
 def _dane(dane: dict[str, Any], t: dict[str, str]) -> list[Any]:
@@ -983,12 +987,7 @@ def _auth(a: dict[str, Any], lang: str, t: dict[str, str], level: int) -> list[A
             else:
                 out.append(Para(at["sts_ok"].format(id=g(sts, "id"))))
         if rpt:
-            if not rpt.get("found"):
-                out.append(Para(at["rpt_none"], "note"))
-            elif ls(rpt, "problems"):
-                out.append(Para("TLS-RPT: " + "; ".join(s(p) for p in ls(rpt, "problems")), "bad"))
-            else:
-                out.append(Para(at["rpt_ok"].format(rua=", ".join(s(r) for r in ls(rpt, "rua")))))
+            out.append(_rpt(rpt, at["rpt_none"], at["rpt_ok"]))
         if dane:
             out.extend(_dane(dane, t))
     return out
