@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,27 +19,10 @@ import pytest
 from smtpdiag.testing.dns_server import export_signed
 from smtpdiag.testing.rig import Rig, Scenario
 from tests.conftest import run_cli
+from tests.nsd_rig import NSD, running_nsd
 from tests.test_dane import _write_world
 
 REQUIRED = os.environ.get("SMTPDIAG_REQUIRE_NSD") == "1"
-NSD = shutil.which("nsd") or ("/usr/sbin/nsd" if os.path.exists("/usr/sbin/nsd") else None)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _answers(port: int) -> bool:
-    import dns.message
-    import dns.query
-
-    try:
-        dns.query.udp(dns.message.make_query("dane.test", "SOA"), "127.0.0.1", 0.5, port)
-    except Exception:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")
@@ -55,35 +35,9 @@ def nsd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Rig, str, Pa
     zones, servers = _write_world(root)
     signed = root / "signed"
     export_signed(zones, signed)
-    port = _free_port()
-    conf = [
-        "server:", f"  ip-address: 127.0.0.1@{port}", '  username: ""', '  chroot: ""',
-        f'  zonesdir: "{signed}"', '  database: ""', f'  pidfile: "{root}/nsd.pid"',
-        f'  xfrdfile: "{root}/xfrd.state"', f'  zonelistfile: "{root}/zone.list"',
-        f'  logfile: "{root}/nsd.log"', "remote-control:", "  control-enable: no",
-    ]  # fmt: skip
-    for path in sorted(signed.glob("*.zone")):
-        origin = path.name.removesuffix(".zone") or "."
-        conf += ["zone:", f'  name: "{origin}"', f'  zonefile: "{path.name}"']
-    (root / "nsd.conf").write_text("\n".join(conf) + "\n")
-    proc = subprocess.Popen([NSD, "-d", "-c", str(root / "nsd.conf")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        for _ in range(100):
-            if _answers(port) or proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        if proc.poll() is not None or not _answers(port):
-            log = (root / "nsd.log").read_text() if (root / "nsd.log").exists() else ""
-            pytest.fail(f"nsd did not start: {log[-2000:]}")
-        with Rig(Scenario(zones=zones, servers=tuple(servers))) as rig:  # type: ignore[arg-type]
-            yield rig, f"127.0.0.1:{port}", signed / "trust-anchor.txt"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    scenario = Scenario(zones=zones, servers=tuple(servers))  # type: ignore[arg-type]
+    with running_nsd(signed, root) as address, Rig(scenario) as rig:
+        yield rig, address, signed / "trust-anchor.txt"
 
 
 CASES = [  # address, MX records' DNSSEC, the host's status, its TLSA records' DNSSEC
