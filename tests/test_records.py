@@ -103,6 +103,14 @@ def test_unsupported_fields_are_refused() -> None:
             x: int = field(init=False, default=0)
 
 
+def test_names_the_generated_init_uses_are_refused() -> None:
+    # the compiled __init__ has a local _self_dict and globals _d0, _f0 ... _HAS_FACTORY:
+    # a field of one of those names would silently take their place
+    for name in ("_self_dict", "_f0", "_d1", "_HAS_FACTORY"):
+        with pytest.raises(TypeError, match="reserved"):
+            record(type("Bad", (), {"__annotations__": {name: "int"}}))
+
+
 def test_evolve_is_replace() -> None:
     a = Point(1, 2, ["t"])
     b = evolve(a, y=5)

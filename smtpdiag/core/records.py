@@ -71,23 +71,25 @@ _HAS_FACTORY = _Factory()
 def _compile_init(cls: type) -> Any:
     """The class's ``__init__``, generated the way dataclasses does it (one compile)."""
     fields = dataclasses.fields(cls)
-    env: dict[str, Any] = {"_set": object.__setattr__, "_HAS_FACTORY": _HAS_FACTORY}
+    env: dict[str, Any] = {"_HAS_FACTORY": _HAS_FACTORY}
     params = ["self"]
-    body = []
+    # the fields go straight into the instance's __dict__ (one store each, where
+    # object.__setattr__ was a call each: records are built several times per address)
+    body = ["    _self_dict = self.__dict__"] if fields else []
     for i, f in enumerate(fields):
         if f.default is not MISSING:
             env[f"_d{i}"] = f.default
             params.append(f"{f.name}=_d{i}")
-            body.append(f"    _set(self, {f.name!r}, {f.name})")
+            body.append(f"    _self_dict[{f.name!r}] = {f.name}")
         elif f.default_factory is not MISSING:
             env[f"_f{i}"] = f.default_factory
             params.append(f"{f.name}=_HAS_FACTORY")
             body.append(
-                f"    _set(self, {f.name!r}, _f{i}() if {f.name} is _HAS_FACTORY else {f.name})"
+                f"    _self_dict[{f.name!r}] = _f{i}() if {f.name} is _HAS_FACTORY else {f.name}"
             )
         else:
             params.append(f.name)
-            body.append(f"    _set(self, {f.name!r}, {f.name})")
+            body.append(f"    _self_dict[{f.name!r}] = {f.name}")
     if hasattr(cls, "__post_init__"):
         body.append("    self.__post_init__()")
     source = f"def __init__({', '.join(params)}):\n" + ("\n".join(body) or "    pass") + "\n"
@@ -108,6 +110,10 @@ def record(cls: type[_T], /) -> type[_T]:
     for f in fields:
         if not f.init or f.kw_only is True:
             raise TypeError(f"@record {cls.__qualname__}.{f.name}: init=False or kw_only")
+        if f.name in ("_self_dict", "_HAS_FACTORY") or (
+            f.name[:2] in ("_d", "_f") and f.name[2:].isdigit()
+        ):
+            raise TypeError(f"@record {cls.__qualname__}.{f.name}: a reserved name")
     names = tuple(f.name for f in fields)
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
