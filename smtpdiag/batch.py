@@ -103,6 +103,7 @@ class _Domain:
         self.unfinished = 0  # addresses still in sessions (a later one may carry the check)
         self.parked: list[_Item] = []  # addresses held back while the check is answered
         self.changed = asyncio.Event()
+        self.waiters = 0  # results waiting for the check's answer (woken on changes)
 
 
 class _Target:
@@ -168,6 +169,9 @@ class Batch:
         self.resolver: Any = None
         self.lookup: Any = None
         self.sessions = 0  # sessions held (for the summary)
+        #: domains with results waiting for their catch-all answer: woken at every
+        #: session's end (only these: a list over thousands of domains has few waiting)
+        self.awaiting: set[_Domain] = set()
 
     # -- the run -------------------------------------------------------------------------
 
@@ -333,7 +337,7 @@ class Batch:
                 finally:
                     target.active -= 1
                     target.wakeup.set()
-                    for domain in self.domains.values():
+                    for domain in self.awaiting:
                         domain.changed.set()
         finally:
             target.workers -= 1
@@ -588,9 +592,16 @@ class Batch:
         if diagnosis.verdict == "deliverable" and catch_all.accepted is None and opts.catch_all:
             # no yes/no to the random address in this address's session: wait for the
             # domain's check, answered in another session (or in one still to come)
-            while domain.catch_all is None and (domain.checking or domain.unfinished > 0):
-                domain.changed.clear()
-                await domain.changed.wait()
+            domain.waiters += 1
+            self.awaiting.add(domain)
+            try:
+                while domain.catch_all is None and (domain.checking or domain.unfinished > 0):
+                    domain.changed.clear()
+                    await domain.changed.wait()
+            finally:
+                domain.waiters -= 1
+                if not domain.waiters:
+                    self.awaiting.discard(domain)
             if domain.catch_all is not None:
                 attempts = [
                     evolve(
