@@ -2,6 +2,7 @@
 """Issue 10's list benchmark, against a real Postfix, side by side with farm-bench:
 
     sudo .venv/bin/python bench/lists.py [--n 1200] [--runs 5] [--cap 2] [--memory 100000]
+    sudo .venv/bin/python bench/lists.py --link-ms 25 --n 300 --runs 3   # over a slow link
 
 Starts the interop Postfix (tests/postfix_rig.py, 127.0.0.40:2525) and the fake DNS with
 fixtures/dns/interop (lists.interop.test, other.interop.test, failover.interop.test, whose
@@ -12,7 +13,10 @@ exist; odd-numbered users do not), then times
     B  bench/bare_list.py: aiosmtplib, the same RCPTs, CAP sessions per server, <=9 a session
 
 and prints throughput (addresses per second), CPU per address, and (with --memory N) the
-peak memory of one run over N addresses. Needs root (Postfix) and farm-bench.
+peak memory of one run over N addresses. With --link-ms D, both clients go through
+bench/delayproxy.py (D ms each way, listening on 127.0.0.40:2526 in front of Postfix): a
+real network's round trips, where lock-step costs what pipelining saves. Needs root
+(Postfix) and farm-bench.
 """
 
 from __future__ import annotations
@@ -51,24 +55,35 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--cap", type=int, default=2)
     ap.add_argument("--memory", type=int, default=0, help="also: peak memory over N addresses")
+    ap.add_argument("--link-ms", type=float, default=0.0, help="one-way delay of a proxy link")
     args = ap.parse_args()
+    port = "2526" if args.link_ms else "2525"
+    link = None
+    if args.link_ms:
+        link = subprocess.Popen(
+            [sys.executable, str(HERE / "delayproxy.py"), "--listen", "127.0.0.40:2526",
+             "--target", "127.0.0.40:2525", "--delay-ms", str(args.link_ms)],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert link.stdout is not None
+        print("slow link:", link.stdout.readline().strip(), f"{args.link_ms:g} ms each way")
     smtpdiag = str(Path(sys.executable).with_name("smtpdiag"))
     postfix = PostfixInstance()
     postfix.start()
     try:
         with ThreadedFakeDNS.from_directory(ROOT / "fixtures" / "dns" / "interop") as dns:
-            host, port = dns.address
+            host, dport = dns.address
             tmp = Path(tempfile.mkdtemp(prefix="smtpdiag-lists-"))
             listing = tmp / "list.txt"
             write_list(listing, args.n)
             common = [
-                "--resolver", f"{host}:{port}", "--port", "2525", "--helo", "bench.test",
+                "--resolver", f"{host}:{dport}", "--port", port, "--helo", "bench.test",
                 "--dnsbl", "interop.test", "--dns-timeout", "2", "--no-progress",
                 "--max-per-host", str(args.cap),
             ]  # fmt: skip
             a = [smtpdiag, "probe", "--file", str(listing), "--format", "jsonl",
                  "-o", "/dev/null", *common]  # fmt: skip
-            b = [sys.executable, str(HERE / "bare_list.py"), str(listing), "2525",
+            b = [sys.executable, str(HERE / "bare_list.py"), str(listing), port,
                  "lists.interop.test=127.0.0.40", "other.interop.test=127.0.0.40",
                  "failover.interop.test=127.0.0.42,127.0.0.40", "--cap", str(args.cap)]  # fmt: skip
             check = subprocess.run(a, capture_output=True, text=True, timeout=600)
@@ -116,6 +131,8 @@ def main() -> int:
             print(f"Postfix's anvil: at most {max(peaks, default=0)} connections at once from "
                   f"us to 127.0.0.40 in any second of the runs (cap {args.cap})")  # fmt: skip
     finally:
+        if link is not None:
+            link.terminate()
         postfix.stop()
     return 0
 
