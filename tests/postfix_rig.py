@@ -28,6 +28,7 @@ LISTENERS = (
     ("127.0.0.48", 2525),
     ("127.0.0.49", 2525),
     ("127.0.0.50", 2525),
+    ("127.0.0.51", 2525),
 )
 #: how long postgrey greylists a new (client, sender, recipient) triplet, in seconds
 GREYLIST_DELAY = 2
