@@ -89,6 +89,11 @@ class _Item:
     started_wall: str = ""
     deadline: float = 0.0
     retries: list[Any] = dataclasses.field(default_factory=list)
+    #: connections a server turned away with 421 "too many connections" before this
+    #: address was answered (not a verdict about it: backed off and sent again), and the
+    #: first such greeting, for the summary
+    turned_away: int = 0
+    turned_away_by: Any = None
 
 
 class _Domain:
@@ -519,6 +524,9 @@ class Batch:
             )
             if self._again(item, view, busy):
                 item.requeues += 1
+                if busy:
+                    item.turned_away += 1
+                    item.turned_away_by = item.turned_away_by or (host.host, ip, banner)
                 target.queue.append(item)
                 continue
             item.attempts.append(view)
@@ -648,6 +656,12 @@ class Batch:
             self._start_workers(item.target)
             item.target.wakeup.set()
             return
+        if item.turned_away:
+            from smtpdiag.core.diagnose import turned_away_note
+
+            name, ip, greeting = item.turned_away_by
+            note = turned_away_note(item.turned_away, f"{name} [{ip}]", greeting, opts.lang)
+            diagnosis = evolve(diagnosis, summary=diagnosis.summary + note)
         if item.retries:
             from smtpdiag.core.diagnose import retry_note
 

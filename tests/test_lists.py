@@ -218,6 +218,10 @@ def test_a_busy_server_is_backed_off_and_every_address_answered(lists_rig: Rig) 
     assert {d["verdict"] for d in docs} == {"accept-all"}, [d["summary"] for d in docs]
     assert log.busy > busy_before  # it did say "too many connections"
     assert log.max_live <= 2
+    # the addresses whose session was turned away say so (the 421 is not their verdict)
+    waited = [d for d in docs if "turned away" in d["summary"]]
+    assert waited, [d["summary"] for d in docs]
+    assert all("421" in d["summary"] and "backed off" in d["summary"] for d in waited)
 
 
 def test_max_per_host_is_a_hard_cap(lists_rig: Rig) -> None:

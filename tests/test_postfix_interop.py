@@ -296,6 +296,8 @@ def test_a_list_with_the_hard_cases_against_postfix(
             assert [(r["code"], r["enhanced"]) for r in d["retries"]] == [(450, "4.2.0")], d
             assert "cleared" in d["summary"], d["summary"]
     assert result.exit_code == 1  # some undeliverable
+    rated = [d for d in docs.values() if d["domain"] == "rated.interop.test"]
+    assert any("turned away" in d["summary"] and "421 4.7.0" in d["summary"] for d in rated)
     log = ""
     for _ in range(50):  # postlogd writes the log a moment after the session ends
         log = postfix.maillog[before:]

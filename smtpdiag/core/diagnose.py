@@ -136,6 +136,14 @@ def retry_note(retries: Sequence[Retry], verdict: str, lang: str = "en") -> str:
     return summary_text(key, lang, count=str(len(retries)), first=brief, waits=waits)
 
 
+def turned_away_note(count: int, server: str, greeting: Reply, lang: str = "en") -> str:
+    """ " mx [ip] turned away 3 connections first (421 4.7.0 ...): too many from us at once
+    or in a short time; smtpdiag backed off and connected again." """
+    return summary_text(
+        "turned-away", lang, count=str(count), server=server, reply=reply_brief(greeting)
+    )
+
+
 #: annotated copies of the last steps seen (kept with the step itself, so an id is never
 #: reused): the addresses of one session share its greeting, EHLO and MAIL steps, and so
 #: share their annotated copies too (which the JSON renderer then encodes once)
