@@ -13,7 +13,8 @@ through :func:`typing.dataclass_transform`), with the same behaviour:
 * ``__init__`` takes the fields positionally or by name, with defaults and
   ``field(default_factory=...)``, then calls ``__post_init__``. It is compiled the first
   time the class is instantiated, so classes a run never builds cost nothing; after that
-  it is exactly as fast as the dataclass one.
+  it stores the fields straight into the instance's ``__dict__`` (faster than the
+  dataclass one, which calls ``object.__setattr__`` per field).
 * ``__repr__``, ``__eq__`` and ``__hash__`` compare and hash the fields in order (shared
   functions, not compiled per class);
 * assigning or deleting an attribute raises :class:`dataclasses.FrozenInstanceError`.
