@@ -71,6 +71,25 @@ def replies(doc: dict[str, Any], stage: str) -> list[dict[str, Any]]:
     return [s["reply"] for a in doc["attempts"] for s in a["steps"] if s["stage"] == stage]
 
 
+def run_list(args: list[str], listing: Path, *extra: str) -> Any:
+    """``smtpdiag probe --file LISTING --format jsonl`` with ``args`` (probe_args) first."""
+    return run_cli([*args, "--no-progress", "--file", str(listing), "--format", "jsonl", *extra])
+
+
+def maillog_until(postfix: PostfixInstance, before: int, done: Any) -> str:
+    """Postfix's log since offset ``before``, once ``done(log)`` holds (postlogd and anvil
+    write a moment after the session ends), or as it is after 5 s."""
+    import time
+
+    log = postfix.maillog[before:]
+    for _ in range(50):
+        if done(log):
+            break
+        time.sleep(0.1)
+        log = postfix.maillog[before:]
+    return log
+
+
 def test_known_user_is_deliverable(postfix: PostfixInstance, dns: ThreadedFakeDNS) -> None:
     code, doc = probe(dns, "alice@interop.test")
     assert (code, doc["verdict"], doc["reason"]) == (0, "deliverable", "accepted")
@@ -163,18 +182,7 @@ def test_a_list_against_postfix(
     listing.write_text("\n".join(lines) + "\n")
     junit = tmp_path / "junit.xml"
     before = len(postfix.maillog)
-    result = run_cli(
-        [
-            *probe_args(dns),
-            "--no-progress",
-            "--file",
-            str(listing),
-            "--format",
-            "jsonl",
-            "--junit",
-            str(junit),
-        ]
-    )
+    result = run_list(probe_args(dns), listing, "--junit", str(junit))
     docs = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(docs) == 40
     for d in docs:
@@ -191,32 +199,20 @@ def test_a_list_against_postfix(
         if c.find("failure") is not None
     ]
     assert failed == [f"{lines[5].split()[0]} (line 6)"]
-    import time
 
-    for _ in range(50):  # postlogd writes the log a moment after the session ends
-        rcpts = [
-            int(m.group(1))
-            for line in postfix.maillog[before:].split("\n")
-            if "disconnect from" in line and (m := re.search(r" rcpt=\d+/(\d+)", line))
-        ]
-        if sum(rcpts) >= 40:
-            break
-        time.sleep(0.1)
+    def rcpts_of(log: str) -> list[int]:
+        return [int(n) for n in re.findall(r"disconnect from .* rcpt=\d+/(\d+)", log)]
+
+    rcpts = rcpts_of(maillog_until(postfix, before, lambda log: sum(rcpts_of(log)) >= 40))
     assert rcpts and max(rcpts) <= 9 and sum(rcpts) >= 40
     assert len(rcpts) < 40 / 3  # several recipients a session
     assert "data=" not in postfix.maillog
     # Postfix's own count of connections open at once from us (anvil, every second):
     # never more than --max-per-host (2) to the server address
-    peaks: list[int] = []
-    for _ in range(40):
-        peaks = [
-            int(m.group(1))
-            for line in postfix.maillog[before:].split("\n")
-            if (m := re.search(r"max connection count (\d+) for \(127\.0\.0\.40:2525:", line))
-        ]
-        if peaks:
-            break
-        time.sleep(0.1)
+    anvil = r"max connection count (\d+) for \(127\.0\.0\.40:2525:"
+    peaks = [
+        int(n) for n in re.findall(anvil, maillog_until(postfix, before, re.compile(anvil).search))
+    ]
     assert peaks and max(peaks) <= 2, peaks
 
 
@@ -249,7 +245,6 @@ def test_a_list_with_the_hard_cases_against_postfix(
     the lookups answered by the fake DNS, then by a real nsd. Every verdict right; the
     greylisted addresses cleared by a retry from the schedule."""
     import re
-    import time
 
     from .postfix_rig import GREYLIST_DELAY
 
@@ -263,19 +258,8 @@ def test_a_list_with_the_hard_cases_against_postfix(
     before = len(postfix.maillog)
     args = probe_args(dns)
     args[args.index("--resolver") + 1] = resolver
-    result = run_cli(
-        [
-            *args,
-            "--no-progress",
-            "--file",
-            str(listing),
-            "--format",
-            "jsonl",
-            "--max-per-host",
-            "3",
-            "--retry-temporary",
-            str(GREYLIST_DELAY + 1),
-        ]
+    result = run_list(
+        args, listing, "--max-per-host", "3", "--retry-temporary", str(GREYLIST_DELAY + 1)
     )
     docs = {d["address"]: d for d in map(json.loads, result.stdout.splitlines())}
     assert set(docs) == set(lines)
@@ -298,13 +282,8 @@ def test_a_list_with_the_hard_cases_against_postfix(
     assert result.exit_code == 1  # some undeliverable
     rated = [d for d in docs.values() if d["domain"] == "rated.interop.test"]
     assert any("turned away" in d["summary"] and "421 4.7.0" in d["summary"] for d in rated)
-    log = ""
-    for _ in range(50):  # postlogd writes the log a moment after the session ends
-        log = postfix.maillog[before:]
-        wanted = ("concurrency limit exceeded", "rate limit exceeded", "Greylisted")
-        if all(s in log for s in wanted):
-            break
-        time.sleep(0.1)
+    wanted = ("concurrency limit exceeded", "rate limit exceeded", "Greylisted")
+    log = maillog_until(postfix, before, lambda log: all(s in log for s in wanted))
     # three sessions at once were tried, Postfix said 421 to the second, and every address
     # still got its answer (above); anvil never counted more than the 3 we allow
     assert "Connection concurrency limit exceeded" in log
