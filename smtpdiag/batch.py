@@ -1,9 +1,11 @@
 """Probing lists: many addresses, few sessions. Orchestration (async), like prober.py.
 
-The scheduler groups addresses by their MX hosts and lets one SMTP session carry several
-recipients (``rcpts_per_session``, 9 by default: under Postfix's ``smtpd_soft_error_limit``
-of 10 refused commands, after which it sleeps before every reply, and far under its hard
-limit of 20, where it disconnects). Around the sessions:
+The scheduler groups addresses by their MX hosts and lets one SMTP session carry many
+recipients: at most ``rcpts_per_session`` (50), and only until ``refusals_per_session`` (9)
+of its RCPTs were refused. Servers count refused RCPTs as errors: Postfix sleeps before
+every reply after 10 (``smtpd_soft_error_limit``) and disconnects at 20. A pipelined flight
+carries no more RCPTs than may still be refused; the addresses a session did not get to go
+back to the front of the queue for the next one. Around the sessions:
 
 * **caps**: at most ``max_per_host`` sessions open at once to one server address, at most
   ``concurrency`` in all, and optionally at most ``rate`` addresses a second per domain;
@@ -136,6 +138,7 @@ class Batch:
         self.dane_checker: Any = None
         self.helo = opts.helo or default_helo()
         self.rcpts = opts.rcpts_per_session
+        self.refusals = opts.refusals_per_session
         self.rate = opts.rate
         self.schedule = opts.retry_temporary
         self.global_sem = asyncio.Semaphore(opts.concurrency)
@@ -158,6 +161,8 @@ class Batch:
         #: a server that ended a session early (421 after N answers, 452 after N
         #: recipients): its sessions carry fewer recipients from then on
         self.ip_rcpts: dict[str, int] = {}
+        #: and one that closed a session with 421 after N refused RCPTs: at most N from then
+        self.ip_refusals: dict[str, int] = {}
         #: sessions open now per server address, and a lower cap learned from a server
         #: that greeted one more with 421 (too many connections)
         self.live: dict[str, int] = collections.Counter()
@@ -390,6 +395,9 @@ class Batch:
             if ip_index < 0:
                 ip_index = item.ip_index
                 limit = min(self.rcpts, self.ip_rcpts.get(ip, self.rcpts))
+                # a short queue is shared among the target's sessions, not held by one
+                share = -(-(len(target.queue) + 1 + len(chosen)) // max(1, target.workers))
+                limit = min(limit, max(self.refusals, share))
             new_check = (
                 self.opts.catch_all
                 and domain.catch_all is None
@@ -450,6 +458,7 @@ class Batch:
         host, ip = target.ips[ip_index]
         recipients = [Recipient(i.addr.ascii, needs_smtputf8=i.addr.needs_smtputf8) for i in items]
         carrying: list[str] = []
+        checks: list[Recipient] = []
         if self.opts.catch_all:
             for key in dict.fromkeys(i.key for i in items):
                 domain = self.domains[key]
@@ -457,7 +466,10 @@ class Batch:
                 if domain.catch_all is None and item.addr.ip_literal is None:
                     domain.checking = True
                     carrying.append(key)
-                    recipients.append(Recipient(domain.random, random=True))
+                    checks.append(Recipient(domain.random, random=True))
+        if checks:  # in the first flight (its size is the refusal budget), after real ones
+            at = min(len(recipients), max(1, self.refusals - len(checks)))
+            recipients[at:at] = checks
         await self._rate(items)
         now = time.monotonic()
         wall = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
@@ -479,6 +491,7 @@ class Batch:
                     self.session_opts,
                     time.monotonic() + self.opts.deadline,
                     on_connect=lambda: _warm_up(lang, tls),
+                    max_refusals=self.ip_refusals.get(ip, self.refusals),
                 )
         finally:
             self.live[ip] -= 1
@@ -518,6 +531,10 @@ class Batch:
         elif banner is not None and banner.code // 100 == 2:
             self.backoff.pop(ip, None)
         self._learn_limits(ip, attempt)
+        if attempt.unsent and attempt.recipients:  # the refusal budget was spent: next session
+            unsent = set(attempt.unsent)
+            target.queue.extendleft(reversed([i for i in items if i.addr.ascii in unsent]))
+            items = [i for i in items if i.addr.ascii not in unsent]
         for item in items:
             view = recipient_view(
                 attempt, item.addr.ascii, item.key, self.domains[item.key].catch_all
@@ -542,13 +559,22 @@ class Batch:
 
     def _learn_limits(self, ip: str, attempt: Attempt) -> None:
         """Fewer recipients a session for a server that cut one short: 421 after N answered
-        RCPTs (an error limit), or 452 "too many recipients" after N."""
+        RCPTs (an error limit: also at most as many refused as it took), or 452 "too many
+        recipients" after N."""
         for answered, r in enumerate(attempt.recipients):
             reply = r.step.reply
             if reply is None:
                 return
             if reply.code == 421 or (reply.code == 452 and "recipient" in reply.text.lower()):
                 self.ip_rcpts[ip] = max(1, min(self.ip_rcpts.get(ip, self.rcpts), answered))
+                refused = sum(
+                    1
+                    for r in attempt.recipients[:answered]
+                    if r.step.reply is not None and r.step.reply.code >= 400
+                )
+                if reply.code == 421 and refused:  # an error limit, most likely
+                    known = self.ip_refusals.get(ip, self.refusals)
+                    self.ip_refusals[ip] = max(1, min(known, refused))
                 return
 
     def _port(self) -> int:
@@ -711,6 +737,7 @@ class Batch:
             ("pipelining", "when offered" if opts.pipelining else "off"),
             ("auth", "always" if opts.auth else "on-refusal"),
             ("rcpts_per_session", str(self.rcpts)),
+            ("refusals_per_session", str(self.refusals)),
             ("max_per_host", str(opts.max_per_host)),
         )
 

@@ -335,9 +335,18 @@ def main() -> None:
 @click.option(
     "--rcpts-per-session",
     type=int,
+    default=50,
+    show_default=True,
+    help="The most recipients one session carries (lists).",
+)
+@click.option(
+    "--refusals-per-session",
+    type=int,
     default=9,
     show_default=True,
-    help="Recipients one session carries (lists). 9 stays under Postfix's error limits.",
+    help="A session ends after this many refused RCPTs and the rest go to a new one "
+    "(lists). 9 stays under Postfix's error limit (10): lower it for a server that "
+    "slows down or disconnects sooner.",
 )
 @click.option("--rate", metavar="N/s", help="At most N addresses a second per domain (lists).")
 @click.option(
@@ -444,6 +453,7 @@ def probe(
     max_per_host: int,
     concurrency: int,
     rcpts_per_session: int,
+    refusals_per_session: int,
     rate: str | None,
     retry_temporary: str | None,
     expect: str | None,
@@ -505,6 +515,7 @@ def probe(
         max_per_host=max_per_host,
         concurrency=concurrency,
         rcpts_per_session=rcpts_per_session,
+        refusals_per_session=refusals_per_session,
         shuffle=not no_shuffle,
         ca_file=ca_file,
         lang=lang,

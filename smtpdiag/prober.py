@@ -67,7 +67,10 @@ class ProbeOptions:
     max_per_host: int = 2  # connections open at once to one server address
     # lists (probe_many, probe_stream, the CLI with several addresses):
     concurrency: int = 50  # sessions open at once in all
-    rcpts_per_session: int = 9  # recipients one session carries (under Postfix's error limits)
+    rcpts_per_session: int = 50  # the most recipients one session carries
+    #: refused RCPTs after which a session ends (the rest go to another): 9 stays under
+    #: Postfix's smtpd_soft_error_limit of 10, past which it sleeps before every reply
+    refusals_per_session: int = 9
     rate: float | None = None  # addresses a second per domain (None: no limit)
     retry_temporary: tuple[float, ...] = ()  # waits before retrying a "try later" result
     seed: int | None = field(default=None, repr=False)  # for reproducible shuffles in tests
@@ -169,6 +172,11 @@ def check_options(opts: ProbeOptions) -> None:
         raise UsageError(
             f"rcpts_per_session {opts.rcpts_per_session}: must be from 1 to 100",
             "rcpts_per_session",
+        )
+    if not 1 <= opts.refusals_per_session <= 100:
+        raise UsageError(
+            f"refusals_per_session {opts.refusals_per_session}: must be from 1 to 100",
+            "refusals_per_session",
         )
     if opts.rate is not None and not 0 < opts.rate <= 100_000:
         raise UsageError(f"rate {opts.rate}: must be more than 0 a second", "rate")

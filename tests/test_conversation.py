@@ -284,6 +284,91 @@ def test_many_recipients_are_split_into_transactions_with_rset() -> None:
     assert [r.address for r in conv.outcome().recipients] == [r.address for r in rcpts]
 
 
+# -- the refusal budget: servers count refused RCPTs as errors ------------------------------
+
+
+def _refusing(*refused: int) -> Server:
+    """A pipelining server refusing u<i>@d.test for each i given, accepting the rest."""
+    replies: dict[str, object] = {"EHLO": EHLO_PIPE}
+    for i in refused:
+        replies[f"RCPT TO:<u{i}@d.test>"] = "550 5.1.1 no such user"
+    return Server(replies=replies)
+
+
+def _users(n: int) -> tuple[Recipient, ...]:
+    return tuple(Recipient(f"u{i}@d.test") for i in range(n))
+
+
+def test_a_flight_carries_no_more_rcpts_than_may_still_be_refused() -> None:
+    p = Plan(helo="h", recipients=_users(12), starttls="never", max_refusals=4, min_flight=1)
+    conv, sent = drive(p, _refusing(0, 1, 5, 6, 7))
+    # 4 may be refused: u0-u3 (2 refused) -> 2 more: u4, u5 (1 refused) -> 1 more: u6
+    # (refused: the budget is spent); u7 ... u11 are left for another session
+    assert sent[1:] == [
+        ["MAIL FROM:<>", *(f"RCPT TO:<u{i}@d.test>" for i in range(4))],
+        ["RCPT TO:<u4@d.test>", "RCPT TO:<u5@d.test>"],
+        ["RCPT TO:<u6@d.test>"],
+        ["QUIT"],
+    ]
+    out = conv.outcome()
+    assert [r.address for r in out.unsent] == [f"u{i}@d.test" for i in range(7, 12)]
+    assert sum(1 for r in out.recipients if r.step.reply and r.step.reply.code >= 400) == 4
+    assert out.error is None  # not a failure: the session did what it could
+
+
+def test_an_accepting_server_gets_the_whole_list_in_one_transaction() -> None:
+    p = Plan(helo="h", recipients=_users(7), starttls="never", max_refusals=3)
+    conv, sent = drive(p, _refusing())
+    assert sent[1:] == [
+        ["MAIL FROM:<>", "RCPT TO:<u0@d.test>", "RCPT TO:<u1@d.test>", "RCPT TO:<u2@d.test>"],
+        ["RCPT TO:<u3@d.test>", "RCPT TO:<u4@d.test>", "RCPT TO:<u5@d.test>"],
+        ["RCPT TO:<u6@d.test>", "QUIT"],  # the last flight says QUIT: no round trip more
+    ]
+    assert conv.outcome().unsent == ()
+
+
+def test_no_flight_smaller_than_min_flight_unless_it_is_all_that_is_left() -> None:
+    # budget 4, u0 and u1 refused: room for 2, but 5 are left and a flight must carry 3
+    p = Plan(helo="h", recipients=_users(9), starttls="never", max_refusals=4, min_flight=3)
+    conv, sent = drive(p, _refusing(0, 1))
+    assert sent[1:] == [["MAIL FROM:<>", *(f"RCPT TO:<u{i}@d.test>" for i in range(4))], ["QUIT"]]
+    assert len(conv.outcome().unsent) == 5
+    # the same with only 2 left: they fit, so they are sent
+    p = Plan(helo="h", recipients=_users(6), starttls="never", max_refusals=4, min_flight=3)
+    conv, sent = drive(p, _refusing(0, 1))
+    assert sent[-1] == ["RCPT TO:<u4@d.test>", "RCPT TO:<u5@d.test>", "QUIT"]
+    assert conv.outcome().unsent == ()
+
+
+def test_the_refusal_budget_lock_step() -> None:
+    p = Plan(helo="h", recipients=_users(5), starttls="never", pipelining=False, max_refusals=2)
+    conv, sent = drive(p, _refusing(1, 2, 3))
+    assert sent[1:] == [
+        ["MAIL FROM:<>"],
+        ["RCPT TO:<u0@d.test>"],
+        ["RCPT TO:<u1@d.test>"],
+        ["RCPT TO:<u2@d.test>"],
+        ["QUIT"],
+    ]
+    assert [r.address for r in conv.outcome().unsent] == ["u3@d.test", "u4@d.test"]
+
+
+def test_the_catch_all_check_is_never_left_unsent_as_an_address() -> None:
+    rcpts = (*_users(3), Recipient("random@d.test", random=True), *_users(6)[3:])
+    p = Plan(helo="h", recipients=rcpts, starttls="never", max_refusals=2, min_flight=1)
+    conv, sent = drive(p, _refusing(0, 1))
+    assert sent[-2:] == [["MAIL FROM:<>", "RCPT TO:<u0@d.test>", "RCPT TO:<u1@d.test>"], ["QUIT"]]
+    out = conv.outcome()
+    assert [r.address for r in out.unsent] == ["u2@d.test", "u3@d.test", "u4@d.test", "u5@d.test"]
+
+
+def test_a_refusal_budget_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        Plan(helo="h", recipients=(), max_refusals=0)
+    with pytest.raises(ValueError):
+        Plan(helo="h", recipients=(), min_flight=0)
+
+
 def test_many_recipients_lock_step() -> None:
     rcpts = tuple(Recipient(f"u{i}@d.test") for i in range(3))
     p = Plan(helo="probe.test", recipients=rcpts, pipelining=False, max_rcpts=2)
@@ -379,3 +464,13 @@ def test_every_error_kind_stands_for_a_reason() -> None:
     assert {error_reason(k) for k in ERROR_KINDS} <= set(REASONS)
     assert error_reason("server-closed") == "server-error"  # once silently "unknown"
     assert error_reason(None) == "unknown"
+
+
+def test_the_first_flight_goes_whatever_min_flight_says() -> None:
+    # a budget of 1 (a server that cut us off after one refusal) still sends one RCPT
+    p = Plan(helo="h", recipients=_users(5), starttls="never", max_refusals=1, min_flight=3)
+    conv, sent = drive(p, _refusing(0))
+    assert sent[1:] == [["MAIL FROM:<>", "RCPT TO:<u0@d.test>"], ["QUIT"]]
+    assert len(conv.outcome().unsent) == 4
+    conv, sent = drive(p, _refusing())  # accepted: the budget is still whole
+    assert sent[2:] == [["RCPT TO:<u1@d.test>"], ["RCPT TO:<u2@d.test>"], *sent[4:]]

@@ -118,6 +118,7 @@ def test_sessions_carry_several_recipients_and_one_catch_all_check(lists_rig: Ri
     log = lists_rig.logs["127.0.0.60"]
     before = log.connections
     log.session_rcpts.clear()
+    log.session_refused.clear()
     known = [f"u{i}@known.lists.test" for i in range(12)]
     unknown = [f"nobody{i}@known.lists.test" for i in range(12)]
     result = run_cli([*args(lists_rig), "--format", "jsonl", *known, *unknown])
@@ -129,8 +130,12 @@ def test_sessions_carry_several_recipients_and_one_catch_all_check(lists_rig: Ri
     }
     assert result.exit_code == 1
     sessions = log.connections - before
-    assert sessions <= 4  # 24 recipients (+1 catch-all check) at 9 a session: 3, maybe 4
-    assert max(log.session_rcpts) <= 10 and sum(log.session_rcpts) == 25
+    assert sessions <= 4  # 24 recipients (+1 catch-all check), at most 9 refused a session
+    assert sum(log.session_rcpts) == 25  # each sent once
+    # Postfix slows down after 10 refused RCPTs in a session: never more than 9 ...
+    assert max(log.session_refused) <= 9 and sum(log.session_refused) == 13
+    # ... while a session whose RCPTs were accepted carried more than 9
+    assert max(log.session_rcpts) > 9
     randoms = [c for c in rcpts(lists_rig, "127.0.0.60") if "smtpdiag-nonexistent" in c]
     assert len(set(randoms)) == 1  # one random address for the domain, checked once
     assert all(d["catch_all"]["tested"] for d in docs if d["verdict"] == "deliverable")
@@ -174,14 +179,23 @@ def test_a_server_error_limit_ends_sessions_but_every_address_gets_its_answer(
     lists_rig: Rig,
 ) -> None:
     # mx-strict says 421 after 3 refused RCPTs in a session, as Postfix does after 20
+    log = lists_rig.logs["127.0.0.67"]
+    log.session_refused.clear()
     known = [f"s{i}@strict.lists.test" for i in range(3)]
     unknown = [f"zz{i}@strict.lists.test" for i in range(9)]
-    result = run_cli([*args(lists_rig), "--format", "jsonl", *unknown, *known])
+    # known ones first: the first session is cut after 3 accepted and 2 refused
+    result = run_cli([*args(lists_rig), "--format", "jsonl", *known, *unknown])
     verdicts = {d["address"]: d["verdict"] for d in jsonl(result.stdout)}
     assert verdicts == {
         **dict.fromkeys(known, "deliverable"),
         **dict.fromkeys(unknown, "undeliverable"),
     }
+    # the run learns the server's limit from the first 421 (it came after 2 refused RCPTs):
+    # the domain's first session runs alone (its other addresses wait for the catch-all
+    # answer it carries), and no later session is cut off again (the 421 counts here too)
+    cut = [n for n in log.session_refused if n >= 3]
+    assert len(cut) == 1 and log.session_refused[0] >= 3, log.session_refused
+    assert max(log.session_refused[1:]) <= 2, log.session_refused
 
 
 def test_failover_and_a_down_host_is_not_tried_again(lists_rig: Rig) -> None:

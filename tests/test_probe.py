@@ -593,14 +593,17 @@ def test_a_list_shares_sessions(rig: Rig) -> None:
     log = rig.logs["127.0.0.19"]  # mx-lag: accepts everything
     before = log.connections
     log.session_rcpts.clear()
+    log.session_refused.clear()
     addresses = [f"user{i}@lag.example.test" for i in range(20)]
     result = run_cli(["probe", *base_args(rig), "--format", "jsonl", *addresses])
     assert result.exit_code == 0, result.output
     docs = [json.loads(line) for line in result.stdout.splitlines()]
     assert sorted(d["address"] for d in docs) == sorted(addresses)
-    # 20 addresses, 9 RCPTs a session; the domain's one catch-all RCPT is one of the 9 of
-    # its first session (Postfix counts 10 refusals as an error limit)
-    assert log.connections - before == 3
-    assert sorted(log.session_rcpts) == [3, 9, 9]
+    # 20 addresses and the domain's one catch-all RCPT, each sent once; the first session
+    # carries the check alone (the domain's other addresses wait for its answer), the rest
+    # is shared by the two sessions --max-per-host allows
+    assert 2 <= log.connections - before <= 3
+    assert sum(log.session_rcpts) == 21 and max(log.session_rcpts) > 9
+    assert sum(log.session_refused) == 0  # it accepts anything, the catch-all check too
     assert all(d["verdict"] == "accept-all" for d in docs)  # the server accepts anything
     assert log.forbidden == []

@@ -14,8 +14,10 @@ STARTTLS by mode (auto / require / never); SMTPUTF8 on MAIL when an address need
 refusing to send a non-ASCII address to a server without it; PIPELINING (RFC 2920: MAIL,
 every RCPT and QUIT in one flight when the server offers it); the catch-all RCPT (lock-step:
 only after the real address was accepted); 421 ends the session; how many recipients one
-transaction carries, and RSET between transactions; QUIT at the end. DATA and BDAT cannot be
-sent: :class:`Command` refuses them.
+transaction carries, and RSET between transactions; how many refused RCPTs one session may
+collect (``max_refusals``: servers count them as errors and slow down or disconnect), the
+recipients it did not get to being left unsent for another session; QUIT at the end. DATA
+and BDAT cannot be sent: :class:`Command` refuses them.
 
 Replies, refusals, timeouts and closed connections are events, recorded as :class:`Step`
 data in order; nothing here raises on server behaviour.
@@ -61,12 +63,24 @@ class Plan:
     starttls: StartTls = "auto"
     pipelining: bool = True
     max_rcpts: int = MAX_RCPTS_PER_TRANSACTION
+    #: refused RCPTs (4xx/5xx) the session may collect; None: no limit. With pipelining, a
+    #: flight carries at most as many RCPTs as may still be refused, so even a flight
+    #: refused whole stays within it; the recipients left when it is spent are not sent.
+    max_refusals: int | None = None
+    #: with ``max_refusals``, a flight after the first is sent only when this many RCPTs (or
+    #: all that are left) fit into what may still be refused; below that, a new session is
+    #: cheaper than a round trip for one or two recipients
+    min_flight: int = 3
 
     def __post_init__(self) -> None:
         if self.starttls not in ("auto", "require", "never"):
             raise ValueError(f"starttls must be auto, require or never, not {self.starttls!r}")
         if not 1 <= self.max_rcpts <= 1000:
             raise ValueError("max_rcpts must be from 1 to 1000")
+        if self.max_refusals is not None and self.max_refusals < 1:
+            raise ValueError("max_refusals must be at least 1")
+        if self.min_flight < 1:
+            raise ValueError("min_flight must be at least 1")
 
 
 # -- actions: what the I/O edge must do -----------------------------------------------------
@@ -176,6 +190,8 @@ class Outcome:
     error_kind: ErrorKind | None
     flights: int
     pipelined: bool
+    #: recipients of the plan never sent: the session's refusal budget was spent first
+    unsent: tuple[Recipient, ...] = ()
 
 
 class ProtocolViolation(Exception):
@@ -228,6 +244,8 @@ class Conversation:
         self._in_transaction = 0  # RCPTs sent in the open transaction
         self._mail_ok = False
         self._closing_sent = False
+        self._refused = 0  # RCPTs answered 4xx/5xx in this session
+        self._unsent: list[Recipient] = []
 
     def __repr__(self) -> str:
         return f"Conversation(state={self._state!r}, steps={len(self._steps)})"
@@ -279,6 +297,7 @@ class Conversation:
             error_kind=self._error_kind,
             flights=self._flights,
             pipelined=self._pipelined,
+            unsent=tuple(self._unsent),
         )
 
     def abort(self, error: str, kind: ErrorKind) -> None:
@@ -336,6 +355,8 @@ class Conversation:
             self._recipients.append(
                 RecipientResult(pending.recipient.address, step, pending.recipient.random)
             )
+            if step.reply is not None and step.reply.code >= 400:
+                self._refused += 1
         return step
 
     def _unanswered(self, error: str, kind: ErrorKind) -> None:
@@ -484,11 +505,22 @@ class Conversation:
         self._queue = list(self.plan.recipients)
         self._start_transaction(first=True)
 
-    def _take_batch(self) -> list[Recipient]:
-        """The recipients of the next transaction, at most ``max_rcpts`` sendable ones;
-        the unsendable ones are recorded as such on the way."""
+    def _room(self) -> int | None:
+        """RCPTs that may still be refused in this session (None: no limit)."""
+        if self.plan.max_refusals is None:
+            return None
+        return max(0, self.plan.max_refusals - self._refused)
+
+    def _leave_unsent(self) -> None:
+        """The refusal budget is spent: what is left goes to another session."""
+        self._unsent.extend(r for r in self._queue if not r.random)
+        self._queue.clear()
+
+    def _take_batch(self, limit: int) -> list[Recipient]:
+        """The recipients of the next flight, at most ``limit`` sendable ones; the
+        unsendable ones are recorded as such on the way."""
         batch: list[Recipient] = []
-        while self._queue and len(batch) < self.plan.max_rcpts:
+        while self._queue and len(batch) < limit:
             rcpt = self._queue[0]
             if not self._can_send(rcpt):
                 self._queue.pop(0)
@@ -499,9 +531,24 @@ class Conversation:
             return []  # a catch-all check alone says nothing
         return batch
 
+    def _flight_size(self, in_transaction: int) -> int:
+        """RCPTs the next pipelined flight may carry: what the transaction and the refusal
+        budget leave room for (0: send no more, a new session is better)."""
+        size = self.plan.max_rcpts - in_transaction
+        room = self._room()
+        if room is not None:
+            left = sum(1 for r in self._queue if self._can_send(r))
+            later = bool(self._recipients)  # the session's first flight always goes
+            # (and a budget smaller than min_flight allows no bigger flights anyway)
+            least = min(self.plan.min_flight, left, self.plan.max_refusals or 1)
+            if room == 0 or (later and room < least):
+                return 0
+            size = min(size, room)
+        return size
+
     def _start_transaction(self, first: bool) -> None:
         if not any(self._can_send(r) and not r.random for r in self._queue):
-            self._take_batch()  # records every unsendable recipient
+            self._take_batch(len(self._queue))  # records every unsendable recipient
             self._quit_or_close()
             return
         mail = self._mail_command()
@@ -511,11 +558,40 @@ class Conversation:
         if not self._pipelined:
             self._send(*(prefix or [mail]))  # lock-step: RSET first, MAIL on its reply
             return
-        batch = self._take_batch()
+        size = self._flight_size(0)
+        if size == 0:
+            self._leave_unsent()
+            self._quit_or_close()
+            return
+        batch = self._take_batch(size)
         rcpts = [Command("rcpt", f"RCPT TO:<{r.address}>") for r in batch]
         self._in_transaction = len(batch)
         end = [Command("quit", "QUIT")] if not self._queue else []
         self._send(*prefix, mail, *rcpts, *end, recipients=[None] * (len(prefix) + 1) + list(batch))
+
+    def _next_flight(self) -> None:
+        """Pipelined, after a flight's last reply: more RCPTs in the open transaction
+        while it and the refusal budget have room; a new transaction when it is full."""
+        if not any(self._can_send(r) and not r.random for r in self._queue):
+            self._take_batch(len(self._queue))  # records every unsendable recipient
+            self._quit_or_close()
+            return
+        if not self._mail_ok or self._in_transaction >= self.plan.max_rcpts:
+            self._start_transaction(first=False)
+            return
+        size = self._flight_size(self._in_transaction)
+        if size == 0:
+            self._leave_unsent()
+            self._quit_or_close()
+            return
+        batch = self._take_batch(size)
+        if not batch:
+            self._quit_or_close()
+            return
+        self._in_transaction += len(batch)
+        rcpts = [Command("rcpt", f"RCPT TO:<{r.address}>") for r in batch]
+        end = [Command("quit", "QUIT")] if not self._queue else []
+        self._send(*rcpts, *end, recipients=list(batch))
 
     def _on_transaction(self, pending: _Pending, step: Step, reply: Reply) -> None:
         stage = pending.command.stage
@@ -539,7 +615,7 @@ class Conversation:
             if self._pending:
                 return  # more replies of this flight to come
             if self._queue:
-                self._start_transaction(first=False)
+                self._next_flight()
             else:
                 self._quit_or_close()
             return
@@ -563,6 +639,9 @@ class Conversation:
             if rcpt.random and not self._any_accepted():
                 self._queue.pop(0)
                 continue
+            if self._room() == 0:
+                self._leave_unsent()
+                break
             if self._in_transaction >= self.plan.max_rcpts:
                 self._start_transaction(first=False)
                 return

@@ -263,6 +263,9 @@ class Attempt:
     pipelined: bool = False  # MAIL, RCPTs and QUIT went in one flight (RFC 2920)
     flights: int = 0  # writes that waited for replies (the round trips the client caused)
     route: str | None = None  # "socks5://127.0.0.1:1080": the proxy the session went through
+    #: addresses the session was given but did not send (its refusal budget was spent):
+    #: the list scheduler sends them in another session; never part of a result
+    unsent: tuple[str, ...] = ()
 
     @property
     def extension_names(self) -> frozenset[str]:

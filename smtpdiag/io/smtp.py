@@ -441,11 +441,14 @@ async def run_session(
     opts: SessionOptions,
     deadline: float,
     on_connect: Callable[[], None] | None = None,
+    max_refusals: int | None = None,
 ) -> Attempt:
     """Hold one SMTP session with ``address`` (an IP of MX ``host``) and record it all.
 
     ``deadline`` is a :func:`time.monotonic` value: the session ends there, whatever
-    the server does. Many recipients can share the session (batch probing).
+    the server does. Many recipients can share the session (batch probing); with
+    ``max_refusals``, the session stops sending RCPTs once that many were refused, and
+    the addresses it did not get to are in ``Attempt.unsent``.
     """
     conv = Conversation(
         Plan(
@@ -454,6 +457,7 @@ async def run_session(
             mail_from=opts.mail_from,
             starttls=opts.starttls,
             pipelining=opts.pipelining,
+            max_refusals=max_refusals,
         )
     )
     runner = _Runner(host, address, port, opts, deadline, on_connect)
@@ -489,4 +493,5 @@ async def run_session(
         flights=out.flights,
         route=opts.proxy.shown if opts.proxy is not None else None,
         elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+        unsent=tuple(r.address for r in out.unsent),
     )

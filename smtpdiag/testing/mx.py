@@ -78,6 +78,7 @@ class ServerLog:
     max_live: int = 0  # most connections open at once
     busy: int = 0  # connections turned away with 421 (busy_over)
     session_rcpts: list[int] = field(default_factory=list)  # RCPTs of each closed session
+    session_refused: list[int] = field(default_factory=list)  # RCPTs refused (4xx/5xx) in each
 
     def close_all(self) -> None:
         for transport in list(self.live):
@@ -142,6 +143,8 @@ class FakeSMTP(SMTP):
         self._errors = 0
         self._rcpts = 0  # in this transaction
         self._session_rcpts = 0
+        self._session_refused = 0
+        self._in_rcpt = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not self._greeted:
@@ -153,11 +156,14 @@ class FakeSMTP(SMTP):
     def connection_lost(self, error: Exception | None) -> None:
         if self._greeted and self.transport is not None:
             self.log.session_rcpts.append(self._session_rcpts)
+            self.log.session_refused.append(self._session_refused)
         for transport in (self.transport, getattr(self, "_original_transport", None)):
             self.log.live.discard(transport)
         super().connection_lost(error)
 
     async def push(self, status: Any) -> None:
+        if self._in_rcpt and str(status)[:1] in ("4", "5"):
+            self._session_refused += 1
         if not self._greeted:
             self._greeted = True
             cfg = self.config
@@ -243,6 +249,13 @@ class FakeSMTP(SMTP):
         await super().smtp_MAIL(arg)
 
     async def smtp_RCPT(self, arg: str | None) -> None:
+        self._in_rcpt = True
+        try:
+            await self._rcpt(arg)
+        finally:
+            self._in_rcpt = False
+
+    async def _rcpt(self, arg: str | None) -> None:
         if await self._scripted("RCPT", arg):
             return
         if await self.check_helo_needed() or await self.check_auth_needed("RCPT"):
