@@ -142,6 +142,25 @@ def test_sessions_carry_several_recipients_and_one_catch_all_check(lists_rig: Ri
     assert all(len(d["attempts"][0]["steps"]) < 10 for d in docs)  # its own RCPT, not others'
 
 
+def test_lock_step_sessions_stop_at_the_refusal_budget_too(lists_rig: Rig) -> None:
+    log = lists_rig.logs["127.0.0.60"]
+    log.session_refused.clear()
+    log.session_rcpts.clear()
+    known = [f"u{i}@known.lists.test" for i in range(10)]
+    unknown = [f"nobody{i}@known.lists.test" for i in range(30)]
+    result = run_cli(
+        [*args(lists_rig), "--format", "jsonl", "--no-pipelining", "--refusals-per-session",
+         "4", *unknown, *known]
+    )  # fmt: skip
+    verdicts = {d["address"]: d["verdict"] for d in jsonl(result.stdout)}
+    assert verdicts == {
+        **dict.fromkeys(known, "deliverable"),
+        **dict.fromkeys(unknown, "undeliverable"),
+    }
+    assert log.session_refused and max(log.session_refused) <= 4, log.session_refused
+    assert sum(log.session_rcpts) >= 40  # every address sent (and the catch-all check)
+
+
 def test_duplicates_are_probed_once_and_reported_per_line(lists_rig: Rig, tmp_path: Path) -> None:
     listing = tmp_path / "dups.txt"
     listing.write_text("u20@known.lists.test\nu21@known.lists.test\nu20@known.lists.test\n")
@@ -452,6 +471,14 @@ def test_bad_options_are_one_line_errors(lists_rig: Rig, tmp_path: Path) -> None
         (["--file", str(tmp_path / "x.txt"), "a@known.lists.test"], "not both"),
         ([], "give ADDRESS... or --file"),
         (["--concurrency", "0", "a@known.lists.test", "b@known.lists.test"], "concurrency 0"),
+        (
+            ["--refusals-per-session", "0", "a@known.lists.test", "b@known.lists.test"],
+            "--refusals-per-session 0: must be from 1 to 100",
+        ),
+        (
+            ["--rcpts-per-session", "101", "a@known.lists.test", "b@known.lists.test"],
+            "--rcpts-per-session 101: must be from 1 to 100",
+        ),
     ):
         (tmp_path / "x.txt").write_text("a@known.lists.test\n")
         result = run_cli([*args(lists_rig), *extra])
