@@ -292,8 +292,9 @@ async def probe_stream(
 ) -> AsyncIterator[ProbeResult]:
     """Probe a list of addresses, yielding each result as soon as it is known.
 
-    Addresses that share MX hosts share SMTP sessions (``rcpts_per_session`` recipients
-    each, ``max_per_host`` sessions per server address, ``concurrency`` in all); the
+    Addresses that share MX hosts share SMTP sessions (up to ``rcpts_per_session``
+    recipients each, until ``refusals_per_session`` of them were refused; ``max_per_host``
+    sessions per server address, ``concurrency`` in all); the
     catch-all check runs once per domain; duplicates are probed once and yielded for each
     time they occur. All options are validated, and every address parsed, before any I/O.
     """

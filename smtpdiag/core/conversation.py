@@ -97,7 +97,8 @@ class Command:
         verb = self.line.split(" ", 1)[0].upper()
         if verb not in ALLOWED_VERBS:  # the one gate every command passes
             raise ValueError(f"refusing to send {verb}: a probe never sends it")
-        if any(c in self.line for c in "\r\n\0"):
+        line = self.line
+        if "\r" in line or "\n" in line or "\0" in line:
             raise ValueError("a command line cannot contain CR, LF or NUL")
 
     @property
@@ -537,7 +538,7 @@ class Conversation:
         size = self.plan.max_rcpts - in_transaction
         room = self._room()
         if room is not None:
-            left = sum(1 for r in self._queue if self._can_send(r))
+            left = len(self._queue)  # unsendable ones too: they are recorded on the way
             later = bool(self._recipients)  # the session's first flight always goes
             # (and a budget smaller than min_flight allows no bigger flights anyway)
             least = min(self.plan.min_flight, left, self.plan.max_refusals or 1)

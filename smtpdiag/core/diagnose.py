@@ -394,10 +394,21 @@ def quoted_client_ip(reply: Reply | None, server_ip: str | None) -> str | None:
     in its text that is not the server's own. None when it quotes none, or several."""
     if reply is None or reply.code // 100 not in (4, 5):
         return None
+    text = reply.text
+    # remembered: a list run's refusals quote the same client address thousands of times
+    # (a long reply is not kept: 1024 of them could be 64 MB)
+    return _quoted_ip(text, server_ip) if len(text) <= 2000 else _find_quoted_ip(text, server_ip)
+
+
+@functools.lru_cache(maxsize=1024)
+def _quoted_ip(text: str, server_ip: str | None) -> str | None:
+    return _find_quoted_ip(text, server_ip)
+
+
+def _find_quoted_ip(text: str, server_ip: str | None) -> str | None:
     import ipaddress
 
     found: list[str] = []
-    text = reply.text
     for m in (*_IPV4.finditer(text), *_IPV6.finditer(text)):
         try:
             ip = str(ipaddress.ip_address(m.group()))

@@ -11,7 +11,7 @@ import functools
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from smtpdiag.core import catalog
@@ -204,8 +204,18 @@ def _attempt_json(att: Attempt, shared: Fragments | None = None) -> dict[str, An
         "pipelined": att.pipelined,
         "flights": att.flights,
         "route": att.route,
-        "steps": [_shared(shared, id(s), s, functools.partial(_step_json, s)) for s in att.steps],
+        "steps": _steps_json(att.steps, shared),
     }
+
+
+def _steps_json(steps: Sequence[Step], shared: Fragments | None) -> Any:
+    if shared is None:
+        return [_step_json(s) for s in steps]
+    # one placeholder for the whole array: its steps' JSON, each encoded once a session
+    data = shared.data
+    return shared.raw(
+        b"[" + b", ".join(data(id(s), s, functools.partial(_step_json, s)) for s in steps) + b"]"
+    )
 
 
 def _deciding_json(result: ProbeResult, lang: str, shared: Fragments | None = None) -> Any:
@@ -305,7 +315,9 @@ def to_dict(
         },
         "started_at": result.started_at,
         "elapsed_ms": result.elapsed_ms,
-        "options": dict(result.options),
+        "options": _shared(
+            shared, ("options", id(result.options)), result.options, lambda: dict(result.options)
+        ),
         "retries": [
             {
                 "after_s": r.after_s,
