@@ -77,7 +77,21 @@ def reply_brief(reply: Reply, width: int = 140) -> str:
 
 def annotate_reply(reply: Reply, stage: str, lang: str = "en") -> Annotation:
     """Title, one-line meaning and reason for a reply, from the catalog and classifier."""
-    return _annotation(reply.code, reply.enhanced, reply.text, stage, lang)
+    text = reply.text
+    # remembered as classify_reply is, up to the recipient's local part: a list's thousand
+    # "550 5.1.1 <userN@...>: User unknown" get one annotation
+    key = (reply.code, reply.enhanced, _LOCAL_PART.sub("<@", text) if "<" in text else text)
+    found = _ANNOTATIONS.get((*key, stage, lang))
+    if found is None:
+        if len(_ANNOTATIONS) >= 4096:
+            _ANNOTATIONS.clear()
+        found = _ANNOTATIONS[(*key, stage, lang)] = _annotation(
+            reply.code, reply.enhanced, text, stage, lang
+        )
+    return found
+
+
+_ANNOTATIONS: dict[tuple[int, str | None, str, str, str], Annotation] = {}
 
 
 #: a recipient's local part in a reply ("<bob@": "<@"): a list run's refusals differ only
