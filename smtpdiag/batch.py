@@ -569,8 +569,8 @@ class Batch:
                 self.ip_rcpts[ip] = max(1, min(self.ip_rcpts.get(ip, self.rcpts), answered))
                 refused = sum(
                     1
-                    for r in attempt.recipients[:answered]
-                    if r.step.reply is not None and r.step.reply.code >= 400
+                    for before in attempt.recipients[:answered]
+                    if before.step.reply is not None and before.step.reply.code >= 400
                 )
                 if reply.code == 421 and refused:  # an error limit, most likely
                     known = self.ip_refusals.get(ip, self.refusals)

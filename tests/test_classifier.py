@@ -79,3 +79,20 @@ def test_precedence(
     code: int | None, enhanced: str | None, text: str, stage: str | None, reason: str
 ) -> None:
     assert classify(code, enhanced, text, stage).reason == reason
+
+
+def test_replies_are_remembered_up_to_the_local_part_and_long_ones_not_at_all() -> None:
+    from smtpdiag.core import diagnose
+    from smtpdiag.core.reply import make_reply
+
+    one = make_reply(550, "5.1.1 <alice@example.test>: Recipient address rejected: User unknown")
+    two = make_reply(550, "5.1.1 <bob@example.test>: Recipient address rejected: User unknown")
+    first = diagnose.annotate_reply(one, "rcpt")
+    assert diagnose.annotate_reply(two, "rcpt") is first  # one annotation for the list
+    assert first.classification.reason == "mailbox-unknown"
+    # a hostile server's long replies are worked out each time, never kept
+    before = (len(diagnose._CLASSIFIED), len(diagnose._ANNOTATIONS))
+    for i in range(50):
+        long = make_reply(550, f"5.1.1 user unknown {i}\n" + "\n".join(["x" * 900] * 3))
+        assert diagnose.annotate_reply(long, "rcpt").classification.reason == "mailbox-unknown"
+    assert (len(diagnose._CLASSIFIED), len(diagnose._ANNOTATIONS)) == before

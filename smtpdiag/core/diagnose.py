@@ -76,48 +76,54 @@ def reply_brief(reply: Reply, width: int = 140) -> str:
 
 
 def annotate_reply(reply: Reply, stage: str, lang: str = "en") -> Annotation:
-    """Title, one-line meaning and reason for a reply, from the catalog and classifier."""
-    text = reply.text
-    # remembered as classify_reply is, up to the recipient's local part: a list's thousand
-    # "550 5.1.1 <userN@...>: User unknown" get one annotation
-    key = (reply.code, reply.enhanced, _LOCAL_PART.sub("<@", text) if "<" in text else text)
-    found = _ANNOTATIONS.get((*key, stage, lang))
+    """Title, one-line meaning and reason for a reply, from the catalog and classifier;
+    remembered for the run as :func:`classify_reply` is (a list's thousand "550 5.1.1
+    <userN@...>: User unknown" get one annotation)."""
+    key = _reply_key(reply.code, reply.enhanced, reply.text, stage)
+    found = None if key is None else _ANNOTATIONS.get((*key, lang))
     if found is None:
-        if len(_ANNOTATIONS) >= 4096:
-            _ANNOTATIONS.clear()
-        found = _ANNOTATIONS[(*key, stage, lang)] = _annotation(
-            reply.code, reply.enhanced, text, stage, lang
-        )
+        cls = classify_reply(reply.code, reply.enhanced, reply.text, stage)
+        title, meaning = describe(reply.code, reply.enhanced, cls, lang)
+        found = Annotation(title=title, meaning=meaning, classification=cls)
+        if key is not None:
+            if len(_ANNOTATIONS) >= _REMEMBERED:
+                _ANNOTATIONS.clear()
+            _ANNOTATIONS[(*key, lang)] = found
     return found
-
-
-_ANNOTATIONS: dict[tuple[int, str | None, str, str, str], Annotation] = {}
 
 
 #: a recipient's local part in a reply ("<bob@": "<@"): a list run's refusals differ only
 #: there, and no rule reads it
 _LOCAL_PART = re.compile(r"<[^<>@\s]{1,64}@")
+#: replies remembered (classification, annotation), each at most this long: a hostile
+#: server's 64 KB replies are worked out each time rather than kept
+_REMEMBERED, _REMEMBERED_CHARS = 4096, 2000
 _CLASSIFIED: dict[tuple[int | None, str | None, str, str], Classification] = {}
+_ANNOTATIONS: dict[tuple[int | None, str | None, str, str, str], Annotation] = {}
+
+
+def _reply_key(
+    code: int | None, enhanced: str | None, text: str, stage: str
+) -> tuple[int | None, str | None, str, str] | None:
+    """What a reply is remembered by: its text up to the recipient's local part (None: too
+    long to keep)."""
+    if len(text) > _REMEMBERED_CHARS:
+        return None
+    return (code, enhanced, _LOCAL_PART.sub("<@", text) if "<" in text else text, stage)
 
 
 def classify_reply(code: int | None, enhanced: str | None, text: str, stage: str) -> Classification:
     """:func:`classify`, remembered for the run: the same reply text (up to the recipient's
     local part) is classified once, however many sessions and addresses see it."""
-    key = (code, enhanced, _LOCAL_PART.sub("<@", text) if "<" in text else text, stage)
-    found = _CLASSIFIED.get(key)
+    key = _reply_key(code, enhanced, text, stage)
+    found = None if key is None else _CLASSIFIED.get(key)
     if found is None:
-        if len(_CLASSIFIED) >= 4096:
-            _CLASSIFIED.clear()
-        found = _CLASSIFIED[key] = classify(code, enhanced, text, stage)
+        found = classify(code, enhanced, text, stage)
+        if key is not None:
+            if len(_CLASSIFIED) >= _REMEMBERED:
+                _CLASSIFIED.clear()
+            _CLASSIFIED[key] = found
     return found
-
-
-@functools.lru_cache(maxsize=2048)
-def _annotation(code: int, enhanced: str | None, text: str, stage: str, lang: str) -> Annotation:
-    # cached: a list run sees the same greeting, EHLO and MAIL replies in every session
-    cls = classify_reply(code, enhanced, text, stage)
-    title, meaning = describe(code, enhanced, cls, lang)
-    return Annotation(title=title, meaning=meaning, classification=cls)
 
 
 def recipient_view(
@@ -410,8 +416,10 @@ def quoted_client_ip(reply: Reply | None, server_ip: str | None) -> str | None:
         return None
     text = reply.text
     # remembered: a list run's refusals quote the same client address thousands of times
-    # (a long reply is not kept: 1024 of them could be 64 MB)
-    return _quoted_ip(text, server_ip) if len(text) <= 2000 else _find_quoted_ip(text, server_ip)
+    # (a long reply is not kept, as in _reply_key)
+    if len(text) > _REMEMBERED_CHARS:
+        return _find_quoted_ip(text, server_ip)
+    return _quoted_ip(text, server_ip)
 
 
 @functools.lru_cache(maxsize=1024)
